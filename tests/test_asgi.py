@@ -1,0 +1,58 @@
+"""The ASGI application serves HTTP through Django, and the Redis channel layer carries group
+messages between processes (against the real Redis)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import HttpCommunicator
+from channels_redis.core import RedisChannelLayer
+
+from courseware.asgi import application
+from courseware.models import Course
+
+
+def redis_url() -> str:
+    url = os.environ.get("LOTSE_TEST_REDIS_URL")
+    if url:
+        return url
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("no Redis: set LOTSE_TEST_REDIS_URL or run one at 127.0.0.1:6379")
+    return "redis://127.0.0.1:6379/15"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_serves_the_agenda_over_asgi(fixture_course: Course) -> None:
+    async def get() -> dict:
+        return await HttpCommunicator(
+            application, "GET", fixture_course.get_absolute_url(), headers=[(b"host", b"localhost")]
+        ).get_response()
+
+    response = async_to_sync(get)()
+
+    assert response["status"] == 200
+    assert b"Fixture Course" in response["body"]
+
+
+def test_it_fans_group_messages_out_through_redis() -> None:
+    group = f"lotse-test-{uuid.uuid4().hex}"
+    sender = RedisChannelLayer(hosts=[redis_url()])
+    receiver = RedisChannelLayer(hosts=[redis_url()])
+
+    async def round_trip() -> dict:
+        channel = await receiver.new_channel()
+        await receiver.group_add(group, channel)
+        await sender.group_send(group, {"type": "task.state", "task": "first-pod/create-pod"})
+        message = await receiver.receive(channel)
+        await receiver.group_discard(group, channel)
+        await sender.close_pools()
+        await receiver.close_pools()
+        return message
+
+    assert async_to_sync(round_trip)() == {"type": "task.state", "task": "first-pod/create-pod"}

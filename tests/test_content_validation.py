@@ -1,0 +1,174 @@
+"""The content pipeline refuses broken content with file:line errors and writes nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from courseware.content.errors import ContentInvalid
+from courseware.content.source import read_course
+from courseware.content.sync import sync_course
+from courseware.models import Course, Slide, Task
+from tests.conftest import FIXTURES
+
+MODULE = "day-1/01-pods.md"
+
+
+def errors_of(folder: Path) -> list[str]:
+    with pytest.raises(ContentInvalid) as caught:
+        read_course(folder)
+    return [str(error) for error in caught.value.errors]
+
+
+def test_it_accepts_the_shipped_course() -> None:
+    source = read_course(settings.COURSE_CONTENT_DIR)
+    assert [day.title for day in source.days] == ["Day I", "Day II", "Day III", "Backup"]
+    assert source.modules, "the course has modules"
+
+
+def test_it_accepts_the_fixture_course() -> None:
+    source = read_course(FIXTURES / "course")
+    (pods, services) = source.modules
+    assert [s.title for s in pods.slides] == [
+        "Pods",
+        "A pod manifest",
+        "Two documents in one fence",
+    ]
+    assert pods.slides[0].notes == 'Ask the room what "pod" means in English.'
+    assert [t.id for t in pods.exercises[0].tasks] == ["create-pod", "label-pod"]
+    assert pods.exercises[0].tasks[0].checks[0]["kind"] == "Pod"
+    assert services.exercises[0].id == "first-service"
+
+
+@pytest.mark.parametrize(
+    ("broken", "line", "message"),
+    [
+        ("unknown-key.md", 3, "unknown key 'titel' in module front matter"),
+        ("bad-yaml.md", 5, "YAML: expected ',' or ']'"),
+        ("unclosed-front-matter.md", 1, "front matter is never closed"),
+        ("duplicate-task-id.md", 12, "duplicate task id 'create-pod' (first at line 8)"),
+        ("unknown-check-kind.md", 11, "unknown kind"),
+        ("bad-selector.md", 12, "app in (web"),
+        ("bad-jsonpath.md", 13, 'bad jsonpath "{.spec.containers[0}"'),
+        ("invalid-manifest-in-slide.md", 20, "spec.containers[0].imagePullPolice"),
+        ("outdated-api-in-slide.md", 8, "no kind 'ReplicaSet' in apiVersion 'extensions/v1beta1'"),
+        ("invalid-manifest-in-solution.md", 17, "Pod manifest invalid at .spec.containers"),
+        ("fence-without-language.md", 7, "code fence without a language"),
+        ("task-without-checks.md", 8, "task 'create-pod' has no checks"),
+        ("empty-slide.md", 8, "empty slide"),
+    ],
+)
+def test_it_names_file_and_line_of_each_error(
+    content_dir: Path, broken: str, line: int, message: str
+) -> None:
+    shutil.copy(FIXTURES / "broken" / broken, content_dir / MODULE)
+
+    errors = errors_of(content_dir)
+
+    prefix = f"{MODULE}:{line}: "
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(prefix), errors
+    assert message in errors[0], errors
+
+
+def test_it_reports_every_error_of_a_run(content_dir: Path) -> None:
+    shutil.copy(FIXTURES / "broken" / "unknown-key.md", content_dir / MODULE)
+    services = content_dir / "day-1" / "02-services.md"
+    services.write_text(services.read_text().replace("kind: Service", "kind: Servcie"))
+
+    errors = errors_of(content_dir)
+
+    assert any(e.startswith(f"{MODULE}:3: ") for e in errors)
+    assert any(e.startswith("day-1/02-services.md:11: ") for e in errors)
+
+
+def test_it_rejects_an_exercise_id_used_twice(content_dir: Path) -> None:
+    services = content_dir / "day-1" / "02-services.md"
+    services.write_text(services.read_text().replace("id: first-service", "id: first-pod"))
+
+    errors = errors_of(content_dir)
+
+    assert (
+        "day-1/02-services.md:4: duplicate exercise id 'first-pod' (also in day-1/01-pods.md)"
+        in errors
+    )
+
+
+def test_it_rejects_an_agenda_link_to_a_missing_module(content_dir: Path) -> None:
+    course = content_dir / "course.yaml"
+    course.write_text(course.read_text().replace("module: services", "module: servics"))
+
+    errors = errors_of(content_dir)
+
+    assert "course.yaml:12: agenda item 'Services': no module 'servics' in day-1/" in errors
+    assert (
+        "day-1/02-services.md:1: module 'services' is not linked from the agenda of day-1 "
+        "in course.yaml" in errors
+    )
+
+
+def test_it_rejects_a_folder_that_is_no_day(content_dir: Path) -> None:
+    (content_dir / "day-9").mkdir()
+
+    assert "day-9:1: folder 'day-9' is not a day of course.yaml" in errors_of(content_dir)
+
+
+def test_it_accepts_a_manifest_fenced_as_no_validate(content_dir: Path) -> None:
+    module = content_dir / MODULE
+    shutil.copy(FIXTURES / "broken" / "outdated-api-in-slide.md", module)
+    module.write_text(module.read_text().replace("```yaml\n", "```yaml no-validate\n"))
+
+    source = read_course(content_dir)
+
+    assert "extensions/v1beta1" in source.modules[0].slides[0].body
+
+
+@pytest.mark.django_db
+def test_it_writes_nothing_when_the_content_is_broken(content_dir: Path) -> None:
+    shutil.copy(FIXTURES / "broken" / "bad-selector.md", content_dir / MODULE)
+
+    with pytest.raises(ContentInvalid):
+        sync_course(content_dir)
+
+    assert not Course.objects.exists()
+    assert not Task.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_last_good_content_when_an_edit_is_broken(content_dir: Path) -> None:
+    sync_course(content_dir)
+    slides_before = list(Slide.objects.values_list("pk", "title"))
+    services = content_dir / "day-1" / "02-services.md"
+    services.write_text(services.read_text().replace("# Services", "# Renamed") + "\n```\nx\n```\n")
+
+    with pytest.raises(ContentInvalid):
+        sync_course(content_dir)
+
+    assert list(Slide.objects.values_list("pk", "title")) == slides_before
+
+
+@pytest.mark.django_db
+def test_it_validates_without_writing_with_check(
+    content_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call_command("sync_course", "--check", "--path", str(content_dir))
+
+    assert "valid (2 days, 2 modules, 4 slides, 2 exercises, 3 tasks)" in capsys.readouterr().out
+    assert not Course.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_fails_the_command_with_the_errors(
+    content_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(FIXTURES / "broken" / "unknown-key.md", content_dir / MODULE)
+
+    with pytest.raises(CommandError, match=r"1 error\(s\) in .*; nothing was written"):
+        call_command("sync_course", "--check", "--path", str(content_dir))
+
+    assert f"{MODULE}:3: unknown key 'titel'" in capsys.readouterr().err

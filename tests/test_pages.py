@@ -1,0 +1,138 @@
+"""Agenda, slide deck and exercise pages: status, key content, and a fixed number of queries."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from courseware.models import Course, Exercise, Module
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_redirects_home_to_the_only_course(client: Client, fixture_course: Course) -> None:
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/courses/fixture-course/"
+
+
+def test_it_lists_courses_when_there_are_several(
+    client: Client, fixture_course: Course, real_course: Course
+) -> None:
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert fixture_course.title in response.text
+    assert real_course.title in response.text
+
+
+def test_it_explains_an_empty_platform(client: Client) -> None:
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert "manage.py sync_course" in response.text
+
+
+def test_it_shows_the_agenda_with_linked_modules(client: Client, fixture_course: Course) -> None:
+    response = client.get("/courses/fixture-course/")
+
+    assert response.status_code == 200
+    assert "<h2" in response.text
+    assert "Day I" in response.text
+    assert "(Backup)" in response.text
+    assert '<a href="/courses/fixture-course/modules/pods/slides/">Pods</a>' in response.text
+    assert '<span class="muted">Welcome</span>' in response.text
+    assert 'href="/courses/fixture-course/exercises/first-pod/"' in response.text
+
+
+def test_it_shows_the_real_agenda_days(client: Client, real_course: Course) -> None:
+    response = client.get(real_course.get_absolute_url())
+
+    assert response.status_code == 200
+    for day in ("Day I", "Day II", "Day III", "(Backup)"):
+        assert day in response.text
+    assert "kubectl" in response.text
+
+
+def test_it_presents_a_module_as_a_reveal_deck(client: Client, fixture_course: Course) -> None:
+    response = client.get("/courses/fixture-course/modules/pods/slides/")
+
+    assert response.status_code == 200
+    assert response.text.count('<section id="slide-') == 3
+    assert '<aside class="notes"><p>Ask the room what' in response.text
+    assert "vendor/reveal.js/reveal.js" in response.text
+    assert 'href="/courses/fixture-course/#day-1"' in response.text
+    assert "Exercise: Your first pod" in response.text
+    assert (
+        'Next: <a href="/courses/fixture-course/modules/services/slides/">Services</a>'
+        in response.text
+    )
+
+
+def test_it_shows_an_exercise_with_collapsed_hints_and_solutions(
+    client: Client, fixture_course: Course
+) -> None:
+    response = client.get("/courses/fixture-course/exercises/first-pod/")
+
+    assert response.status_code == 200
+    text = response.text
+    assert '<h1 id="exercise-title">Your first pod</h1>' in text
+    assert 'data-task="first-pod/create-pod"' in text
+    assert '<details class="hint"><summary>Hint</summary>' in text
+    assert '<details class="solution"><summary>Solution</summary>' in text
+    assert 'data-region="terminal"' in text
+    assert 'data-region="task-state"' in text
+    assert "Pod my-pod" in text  # the check, as a sentence
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/courses/nope/",
+        "/courses/fixture-course/modules/nope/slides/",
+        "/courses/fixture-course/exercises/nope/",
+    ],
+)
+def test_it_answers_404_for_unknown_content(
+    client: Client, fixture_course: Course, url: str
+) -> None:
+    assert client.get(url).status_code == 404
+
+
+def test_it_hides_retired_modules(client: Client, fixture_course: Course) -> None:
+    Module.objects.filter(slug="services").update(retired=True)
+    Exercise.objects.filter(slug="first-service").update(retired=True)
+
+    assert client.get("/courses/fixture-course/modules/services/slides/").status_code == 404
+    assert client.get("/courses/fixture-course/exercises/first-service/").status_code == 404
+    assert "/modules/services/" not in client.get("/courses/fixture-course/").text
+
+
+def _queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_it_runs_the_same_queries_whatever_the_size_of_the_content(
+    client: Client, fixture_course: Course, real_course: Course
+) -> None:
+    small_module = Module.objects.get(course=fixture_course, slug="services")
+    big_module = Module.objects.filter(course=real_course).order_by("-pk").first()
+    assert big_module is not None
+    small_exercise = Exercise.objects.get(slug="first-service")
+    big_exercise = max(Exercise.objects.filter(course=real_course), key=lambda e: e.tasks.count())
+
+    assert _queries(client, fixture_course.get_absolute_url()) == _queries(
+        client, real_course.get_absolute_url()
+    )
+    assert _queries(client, small_module.get_absolute_url()) == _queries(
+        client, big_module.get_absolute_url()
+    )
+    assert _queries(client, small_exercise.get_absolute_url()) == _queries(
+        client, big_exercise.get_absolute_url()
+    )
+    assert small_exercise.tasks.count() < big_exercise.tasks.count()

@@ -1,0 +1,161 @@
+"""Settings come from the environment: embedded defaults, PostgreSQL and Redis by URL, and a
+production mode that refuses to start half-configured and passes `check --deploy`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from courseware.env import env_bool, env_int, env_list, env_secret
+
+ROOT = Path(__file__).resolve().parent.parent
+PROD_KEY = "k8s-lotse-" + "x9Qm2vT7pL4wZ8rB6nY3cF5hJ1sD0gA" * 2
+
+SHOW = """
+import json
+from django.conf import settings
+print(json.dumps({
+    "debug": settings.DEBUG,
+    "db": settings.DATABASES["default"]["ENGINE"],
+    "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "broker": settings.CELERY_BROKER_URL,
+    "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+}))
+"""
+
+
+def run_django(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS"}
+    }
+    script = (
+        "import django, os\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'courseware.settings')\n"
+        "django.setup()\n" + code
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_it_runs_on_embedded_defaults_in_development() -> None:
+    result = run_django(SHOW, DEBUG="1")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "debug": True,
+        "db": "django.db.backends.sqlite3",
+        "layer": "channels.layers.InMemoryChannelLayer",
+        "broker": "memory://",
+        "eager": True,
+    }
+
+
+def test_it_switches_to_postgresql_and_redis_by_url() -> None:
+    result = run_django(
+        SHOW,
+        DEBUG="1",
+        DATABASE_URL="postgres://lotse@db:5432/lotse",
+        REDIS_URL="redis://redis:6379/0",
+    )
+
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["db"] == "django.db.backends.postgresql"
+    assert shown["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert shown["broker"] == "redis://redis:6379/0"
+    assert shown["eager"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"ALLOWED_HOSTS": "lotse.example.com"},
+            "SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off",
+        ),
+        ({"SECRET_KEY": PROD_KEY}, "ALLOWED_HOSTS is required when DEBUG is off"),
+        ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+    ],
+)
+def test_it_refuses_to_start_half_configured_in_production(
+    env: dict[str, str], message: str
+) -> None:
+    result = run_django("", **env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_it_passes_check_deploy_in_production() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL"}}
+    env.update(SECRET_KEY=PROD_KEY, ALLOWED_HOSTS="lotse.example.com")
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_it_reads_a_secret_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("LOTSE_TEST_SECRET_FILE", str(secret))
+
+    assert env_secret("LOTSE_TEST_SECRET") == "s3cret"
+
+
+def test_it_refuses_a_secret_given_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOTSE_TEST_SECRET", "a")
+    monkeypatch.setenv("LOTSE_TEST_SECRET_FILE", str(tmp_path / "secret"))
+
+    with pytest.raises(
+        ImproperlyConfigured, match="set LOTSE_TEST_SECRET or LOTSE_TEST_SECRET_FILE, not both"
+    ):
+        env_secret("LOTSE_TEST_SECRET")
+
+
+def test_it_names_an_unreadable_secret_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOTSE_TEST_SECRET_FILE", str(tmp_path / "missing"))
+
+    with pytest.raises(
+        ImproperlyConfigured, match=r"LOTSE_TEST_SECRET_FILE: cannot read .*missing"
+    ):
+        env_secret("LOTSE_TEST_SECRET")
+
+
+def test_it_parses_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOTSE_TEST_INT", "42")
+    monkeypatch.setenv("LOTSE_TEST_BOOL", "Yes")
+    monkeypatch.setenv("LOTSE_TEST_LIST", " a.example, ,b.example ")
+
+    assert env_int("LOTSE_TEST_INT", 1) == 42
+    assert env_bool("LOTSE_TEST_BOOL") is True
+    assert env_list("LOTSE_TEST_LIST") == ["a.example", "b.example"]
+    assert env_int("LOTSE_TEST_UNSET", 7) == 7
+
+    monkeypatch.setenv("LOTSE_TEST_INT", "many")
+    with pytest.raises(ImproperlyConfigured, match="LOTSE_TEST_INT='many' is not an integer"):
+        env_int("LOTSE_TEST_INT", 1)
