@@ -131,6 +131,10 @@ STATICFILES_DIRS = [
     ("vendor/reveal.js/plugin", _NODE_MODULES / "reveal.js" / "plugin"),
     ("vendor/htmx", _NODE_MODULES / "htmx.org" / "dist"),
 ]
+# In development WhiteNoise serves straight from the finders; production serves STATIC_ROOT
+# as built by collectstatic (compressed, with hashed names).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -24,12 +24,17 @@ def agenda(request: HttpRequest, course: Course) -> HttpResponse:
     days = Day.objects.filter(course=course, retired=False).prefetch_related(
         Prefetch(
             "agenda_items",
-            queryset=AgendaItem.objects.select_related("module").order_by("position"),
+            queryset=AgendaItem.objects.select_related("module__course").order_by("position"),
         ),
         Prefetch(
             "modules",
-            queryset=Module.objects.filter(retired=False).prefetch_related(
-                Prefetch("exercises", queryset=Exercise.objects.filter(retired=False))
+            queryset=Module.objects.filter(retired=False)
+            .select_related("course")
+            .prefetch_related(
+                Prefetch(
+                    "exercises",
+                    queryset=Exercise.objects.filter(retired=False).select_related("course"),
+                )
             ),
         ),
     )
@@ -49,10 +54,11 @@ def slides(request: HttpRequest, course: Course, module: str) -> HttpResponse:
         "course": course,
         "module": obj,
         "slides": obj.slides.all(),
-        "exercises": obj.exercises.filter(retired=False),
+        "exercises": obj.exercises.filter(retired=False).select_related("course"),
         "next_module": Module.objects.filter(course=course, retired=False)
         .filter(day__position__gte=obj.day.position)
         .exclude(day=obj.day, position__lte=obj.position)
+        .select_related("course")
         .order_by("day__position", "position")
         .first(),
     }
@@ -62,7 +68,10 @@ def slides(request: HttpRequest, course: Course, module: str) -> HttpResponse:
 @course_view
 def exercise(request: HttpRequest, course: Course, exercise: str) -> HttpResponse:
     obj = get_object_or_404(
-        Exercise.objects.select_related("module__day"), course=course, slug=exercise, retired=False
+        Exercise.objects.select_related("module__day", "module__course"),
+        course=course,
+        slug=exercise,
+        retired=False,
     )
     if obj.module.retired:
         raise Http404("This exercise's module is no longer part of the course.")

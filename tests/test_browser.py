@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,12 +72,18 @@ def test_it_walks_from_the_agenda_through_a_deck_to_an_exercise(
     assert page.evaluate("Reveal.getIndices().h") == 0
     page.keyboard.press("ArrowRight")
     page.wait_for_function("Reveal.getIndices().h === 1")
-    assert page.url.endswith("#/1")
+    page.wait_for_url("**#/1")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "deck.png"))
 
-    page.goto(page.url.split("#")[0] + "#/2")
+    deck_url = page.url.split("#")[0]
+    page.goto(deck_url + "#/2")  # a deep link opens on its slide
     page.wait_for_function("Reveal.getIndices().h === 2")
+
+    page.goto(deck_url + "?print-pdf")  # print layout: one page per slide
+    page.wait_for_function("window.Reveal && Reveal.isReady()")
+    expect(page.locator("html")).to_have_class(re.compile(r"\bprint-pdf\b"))
+    expect(page.locator(".pdf-page").first).to_be_attached()
 
     exercise = Exercise.objects.filter(course=real_course, is_demo=False).order_by("pk").first()
     assert exercise is not None

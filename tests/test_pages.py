@@ -61,7 +61,7 @@ def test_it_presents_a_module_as_a_reveal_deck(client: Client, fixture_course: C
     response = client.get("/courses/fixture-course/modules/pods/slides/")
 
     assert response.status_code == 200
-    assert response.text.count('<section id="slide-') == 3
+    assert response.text.count("<section data-source-line=") == 3
     assert '<aside class="notes"><p>Ask the room what' in response.text
     assert "vendor/reveal.js/reveal.js" in response.text
     assert 'href="/courses/fixture-course/#day-1"' in response.text
