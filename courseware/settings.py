@@ -173,5 +173,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # Django's default config gives the "django" logger a console handler of its own; clearing
+    # it leaves one handler (root's) so that no line is printed twice.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }
