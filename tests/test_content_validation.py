@@ -172,3 +172,34 @@ def test_it_fails_the_command_with_the_errors(
         call_command("sync_course", "--check", "--path", str(content_dir))
 
     assert f"{MODULE}:3: unknown key 'titel'" in capsys.readouterr().err
+
+
+def test_it_names_a_list_that_is_not_a_list(content_dir: Path) -> None:
+    course = content_dir / "course.yaml"
+    text = course.read_text()
+    course.write_text(text[: text.index("days:")] + "days: every weekday\n")
+
+    errors = errors_of(content_dir)
+
+    assert "course.yaml:4: days must be a list" in errors
+    assert "day-1:1: folder 'day-1' is not a day of course.yaml" in errors
+
+
+def test_it_names_exercises_that_are_not_a_list(content_dir: Path) -> None:
+    (content_dir / MODULE).write_text("---\ntitle: Pods\nexercises: none\n---\n\n# Pods\n")
+
+    assert errors_of(content_dir) == [f"{MODULE}:3: exercises must be a list"]
+
+
+def test_it_names_front_matter_that_is_not_a_mapping(content_dir: Path) -> None:
+    (content_dir / MODULE).write_text("---\n- a list\n---\n\n# Pods\n")
+
+    assert errors_of(content_dir) == [f"{MODULE}:2: front matter must be a mapping"]
+
+
+def test_it_names_a_file_that_is_not_utf8(content_dir: Path) -> None:
+    (content_dir / MODULE).write_bytes(b"---\ntitle: Caf\xe9\n---\n")
+
+    assert errors_of(content_dir) == [
+        f"{MODULE}:1: not UTF-8 text (invalid continuation byte at byte 14)"
+    ]

@@ -424,7 +424,7 @@ def read_module(
     raw_exercises = _sequence(
         file, meta.get("exercises", LineList()), meta.line_of("exercises"), "exercises"
     )
-    for raw, line in zip(raw_exercises, getattr(raw_exercises, "item_lines", []), strict=True):
+    for raw, line in zip(raw_exercises, raw_exercises.item_lines, strict=True):
         exercise = _read_exercise(file, raw, line)
         if exercise is not None:
             exercises.append(exercise)

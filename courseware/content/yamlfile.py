@@ -7,6 +7,7 @@ PyYAML silently overwrites, are errors.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -14,16 +15,22 @@ from yaml.constructor import ConstructorError
 
 
 class LineDict(dict[str, Any]):
-    line: int = 0
-    key_lines: dict[str, int]
+    def __init__(self, line: int = 0) -> None:
+        super().__init__()
+        self.line = line
+        self.key_lines: dict[str, int] = {}
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
 
 
 class LineList(list[Any]):
-    line: int = 0
-    item_lines: list[int]
+    def __init__(
+        self, items: Iterable[Any] = (), line: int = 0, item_lines: list[int] | None = None
+    ):
+        super().__init__(items)
+        self.line = line
+        self.item_lines: list[int] = item_lines or []
 
 
 class _Loader(yaml.SafeLoader):
@@ -32,9 +39,7 @@ class _Loader(yaml.SafeLoader):
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
-    result = LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
+    result = LineDict(node.start_mark.line + 1)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
@@ -49,10 +54,11 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    result.line = node.start_mark.line + 1
-    result.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return result
+    return LineList(
+        (loader.construct_object(child, deep=True) for child in node.value),
+        line=node.start_mark.line + 1,
+        item_lines=[child.start_mark.line + 1 for child in node.value],
+    )
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
