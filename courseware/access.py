@@ -1,9 +1,20 @@
-"""Who may see what: the one place that decides access to course pages.
+"""Who may see what: the one place that decides access, for views and websocket consumers.
 
-Views call these functions (through ``course_view``) and websocket consumers will call
-them in ``connect()``; no view decides access on its own. Until cohorts exist the course
-is public, so every rule here currently admits everyone; the cohorts issue replaces the
-bodies, and the access-matrix test keeps every URL accounted for.
+Roles:
+- **Admins** are staff users with the cohort model permissions (superusers have them all).
+  They see every course and cohort.
+- **Instructors** are members of the Instructors group; they see the cohorts they are
+  assigned to, and those cohorts' course.
+- **Trainees** are users with an enrolment. They see the cohorts they are enrolled in,
+  and those cohorts' course, unless the enrolment was removed.
+
+Timing: an enrolled trainee sees the course from the moment of enrolment, before the start
+date too (to prepare, and to check the login works before the first morning), and keeps
+it after the end (to revise). Removing the enrolment ends access at once.
+
+Every function here takes the user as the request (or websocket scope) has it, anonymous
+users included, and answers from the database; none of them trusts anything the client
+sent beyond the object it asks about.
 """
 
 from __future__ import annotations
@@ -13,19 +24,56 @@ from functools import wraps
 from typing import Concatenate, ParamSpec
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
-from courseware.models import Course
+from courseware.models import Cohort, Course, Enrolment
 
 P = ParamSpec("P")
 User = AbstractBaseUser | AnonymousUser
 
 
+def is_admin(user: User) -> bool:
+    return bool(user.is_active and user.is_staff and user.has_perm("courseware.view_cohort"))
+
+
+def cohorts_for(user: User) -> QuerySet[Cohort]:
+    """The cohorts ``user`` may see: all for admins, their own for instructors and trainees."""
+    if not user.is_authenticated or not user.is_active:
+        return Cohort.objects.none()
+    if is_admin(user):
+        return Cohort.objects.all()
+    return Cohort.objects.filter(
+        Q(instructors=user) | Q(enrolments__trainee=user, enrolments__state__in=_ADMITTED)
+    ).distinct()
+
+
+def courses_for(user: User) -> QuerySet[Course]:
+    if is_admin(user):
+        return Course.objects.all()
+    return Course.objects.filter(cohorts__in=cohorts_for(user)).distinct()
+
+
 def can_view_course(user: User, course: Course) -> bool:
     """Agenda, slides and exercises of ``course``."""
-    return True
+    return courses_for(user).filter(pk=course.pk).exists()
+
+
+def can_view_cohort(user: User, cohort: Cohort) -> bool:
+    return cohorts_for(user).filter(pk=cohort.pk).exists()
+
+
+def can_manage_cohort(user: User, cohort: Cohort) -> bool:
+    """Act on a cohort's trainees and labs: its instructors and admins."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return is_admin(user) or cohort.instructors.filter(pk=user.pk).exists()
+
+
+_ADMITTED = [Enrolment.State.INVITED, Enrolment.State.ACTIVE]
 
 
 def course_view(
@@ -37,9 +85,30 @@ def course_view(
     def wrapper(
         request: HttpRequest, course: str, *args: P.args, **kwargs: P.kwargs
     ) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         obj = get_object_or_404(Course, slug=course)
         if not can_view_course(request.user, obj):
-            raise PermissionDenied
+            raise PermissionDenied("You are not enrolled in a cohort of this course.")
+        return view(request, obj, *args, **kwargs)
+
+    return wrapper
+
+
+def cohort_view(
+    view: Callable[Concatenate[HttpRequest, Cohort, P], HttpResponse],
+) -> Callable[Concatenate[HttpRequest, str, P], HttpResponse]:
+    """Resolve the ``cohort`` URL argument and let only its people (and admins) through."""
+
+    @wraps(view)
+    def wrapper(
+        request: HttpRequest, cohort: str, *args: P.args, **kwargs: P.kwargs
+    ) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        obj = get_object_or_404(Cohort.objects.select_related("course"), slug=cohort)
+        if not can_view_cohort(request.user, obj):
+            raise PermissionDenied("You are not a member of this cohort.")
         return view(request, obj, *args, **kwargs)
 
     return wrapper

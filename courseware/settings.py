@@ -150,7 +150,28 @@ COURSE_CONTENT_DIR = Path(env_str("COURSE_CONTENT_DIR", str(BASE_DIR / "slides")
 # Empty means the newest release that the installed kubernetes-validate knows.
 KUBERNETES_SCHEMA_VERSION = env_str("KUBERNETES_SCHEMA_VERSION", "")
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "courseware:home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Invites: a signed link per enrolment, valid for this many days.
+INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 14)
+
+# E-mail: printed to the console in development, SMTP otherwise.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Lotse <lotse@localhost>")
+# Absolute links in e-mails (invites, password resets) are built from this origin.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if DEBUG else "")
 
 # Production hardening; `manage.py check --deploy` is clean with DEBUG off.
 if not DEBUG:

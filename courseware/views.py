@@ -3,20 +3,74 @@ fixed in number whatever the size of the course."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 
-from courseware.access import can_view_course, course_view
-from courseware.models import AgendaItem, Course, Day, Exercise, Module, Task
+from courseware.access import (
+    can_manage_cohort,
+    cohort_view,
+    cohorts_for,
+    course_view,
+    courses_for,
+    is_admin,
+)
+from courseware.models import AgendaItem, Cohort, Course, Day, Enrolment, Exercise, Module, Task
 from labs.checks import Check
 
 
+@login_required
 def home(request: HttpRequest) -> HttpResponse:
-    courses = [c for c in Course.objects.order_by("title") if can_view_course(request.user, c)]
-    if len(courses) == 1:
-        return redirect(courses[0])
-    return render(request, "courseware/home.html", {"courses": courses})
+    """Everyone's start page: their cohorts (as trainee or instructor), and for admins every
+    course."""
+    user = request.user
+    cohorts = list(
+        cohorts_for(user)
+        .select_related("course")
+        .annotate(
+            trainee_count=Count("enrolments", filter=~Q(enrolments__state=Enrolment.State.REMOVED))
+        )
+        .order_by("-starts_at")
+    )
+    instructed = set(user.instructed_cohorts.values_list("pk", flat=True))
+    enrolled = set(
+        user.enrolments.exclude(state=Enrolment.State.REMOVED).values_list("cohort_id", flat=True)
+    )
+    for cohort in cohorts:
+        cohort.role = (
+            "Instructor" if cohort.pk in instructed else "Trainee" if cohort.pk in enrolled else ""
+        )
+    courses = courses_for(user).order_by("title") if is_admin(user) else []
+    return render(request, "courseware/home.html", {"cohorts": cohorts, "courses": courses})
+
+
+@cohort_view
+def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
+    """A cohort's page: its dates, today's day of the agenda, and every exercise."""
+    exercises = Exercise.objects.filter(retired=False).annotate(
+        task_count=Count("tasks", filter=Q(tasks__retired=False))
+    )
+    days = list(
+        Day.objects.filter(course=cohort.course, retired=False).prefetch_related(
+            Prefetch(
+                "modules",
+                queryset=Module.objects.filter(retired=False)
+                .select_related("course")
+                .prefetch_related(
+                    Prefetch("exercises", queryset=exercises.select_related("course"))
+                ),
+            )
+        )
+    )
+    context = {
+        "cohort": cohort,
+        "course": cohort.course,
+        "days": days,
+        "today": cohort.today(days),
+        "can_manage": can_manage_cohort(request.user, cohort),
+    }
+    return render(request, "courseware/cohort.html", context)
 
 
 @course_view

@@ -1,0 +1,15 @@
+from courseware.models.cohort import Cohort, Enrolment, LabProfile
+from courseware.models.course import AgendaItem, Course, Day, Exercise, Module, Slide, Task
+
+__all__ = [
+    "AgendaItem",
+    "Cohort",
+    "Course",
+    "Day",
+    "Enrolment",
+    "Exercise",
+    "LabProfile",
+    "Module",
+    "Slide",
+    "Task",
+]
