@@ -92,6 +92,10 @@ class Cohort(models.Model):
 
     class Meta:
         ordering = ["-starts_at"]
+        permissions = [
+            ("manage_labs", "Can provision, reset and tear down the labs of a cohort"),
+            ("import_trainees", "Can enrol trainees from a CSV file"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(ends_at__gt=models.F("starts_at")),

@@ -1,0 +1,27 @@
+"""Celery tasks of the course domain: thin wrappers that take ids."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from courseware import invites
+from courseware.models import Enrolment
+
+
+@shared_task(
+    autoretry_for=(OSError,),  # SMTP down or refusing: try again later
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_invite_email(enrolment_id: int) -> None:
+    enrolment = (
+        Enrolment.objects.select_related("cohort", "trainee")
+        .exclude(state=Enrolment.State.REMOVED)
+        .filter(pk=enrolment_id, accepted_at__isnull=True)
+        .first()
+    )
+    if enrolment is None:
+        return  # removed or already accepted since it was queued: nothing to send
+    invites.send_invite(enrolment)
