@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mail
@@ -70,13 +71,62 @@ def check_token(token: str) -> InviteCheck:
     )
     if enrolment is None:
         return InviteCheck(None, InviteProblem.REMOVED)
+    return InviteCheck(enrolment, _problem(enrolment, data.get("i")))
+
+
+def _problem(enrolment: Enrolment, stamp: object) -> InviteProblem | None:
+    """Why an invite stamped ``stamp`` no longer works for ``enrolment``, if it does not."""
     if enrolment.state == Enrolment.State.REMOVED:
-        return InviteCheck(enrolment, InviteProblem.REMOVED)
+        return InviteProblem.REMOVED
     if enrolment.accepted_at is not None:
-        return InviteCheck(enrolment, InviteProblem.USED)
-    if enrolment.invited_at is None or _stamp(enrolment.invited_at) != data.get("i"):
-        return InviteCheck(enrolment, InviteProblem.STALE)
-    return InviteCheck(enrolment, None)
+        return InviteProblem.USED
+    if enrolment.invited_at is None or _stamp(enrolment.invited_at) != stamp:
+        return InviteProblem.STALE
+    return None
+
+
+class InviteRefused(Exception):
+    """The invite stopped working between the check of its link and its acceptance."""
+
+    def __init__(self, problem: InviteProblem) -> None:
+        super().__init__(problem.value)
+        self.problem = problem
+
+
+def accept(enrolment: Enrolment, password: str) -> AbstractBaseUser:
+    """Accept the invite of ``enrolment`` (as its link's check found it): set the trainee's
+    password, activate trainee and enrolment. The password must have been validated already
+    (SetPasswordForm does it, with the user's attributes at hand).
+
+    Raises InviteRefused if the invite was used, re-sent or removed in the meantime.
+    """
+    if enrolment.invited_at is None:
+        raise InviteRefused(InviteProblem.STALE)
+    with transaction.atomic():
+        # The row lock serialises a double submit: the second waits here, then finds
+        # accepted_at set and is refused instead of accepting twice.
+        locked = (
+            Enrolment.objects.select_for_update()
+            .select_related("cohort", "trainee")
+            .filter(pk=enrolment.pk)
+            .first()
+        )
+        if locked is None:
+            raise InviteRefused(InviteProblem.REMOVED)
+        # Compared with the stamp the link was checked against, so that an invite re-sent
+        # while the form was open makes this (older) link stale.
+        problem = _problem(locked, _stamp(enrolment.invited_at))
+        if problem is not None:
+            raise InviteRefused(problem)
+        trainee = locked.trainee
+        trainee.set_password(password)
+        trainee.is_active = True
+        trainee.save(update_fields=["password", "is_active"])
+        locked.state = Enrolment.State.ACTIVE
+        locked.accepted_at = timezone.now()
+        locked.save(update_fields=["state", "accepted_at"])
+    log.info("invite accepted for enrolment %s", locked.pk)
+    return trainee
 
 
 def invite_url(enrolment: Enrolment) -> str:

@@ -1,15 +1,27 @@
 from __future__ import annotations
 
+import datetime as dt
 import shutil
+import zoneinfo
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
 
 from courseware.content.sync import sync_course
-from courseware.models import Course
+from courseware.models import Cohort, Course, Enrolment
+from courseware.models.cohort import INSTRUCTORS_GROUP
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: pytest.FixtureRequest) -> None:
+    # The default hasher is slow on purpose; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -28,8 +40,93 @@ def fixture_course(db: None, content_dir: Path) -> Course:
 
 
 @pytest.fixture
+def other_course(db: None, tmp_path: Path) -> Course:
+    """The fixture course under another id: a course nobody in ``cohort`` may see."""
+    target = tmp_path / "other-course"
+    shutil.copytree(FIXTURES / "course", target)
+    course_yaml = target / "course.yaml"
+    text = course_yaml.read_text().replace("id: fixture-course", "id: other-course")
+    course_yaml.write_text(text.replace("title: Fixture Course", "title: Other Course"))
+    _, report = sync_course(target)
+    assert report is not None
+    return report.course
+
+
+@pytest.fixture
 def real_course(db: None) -> Course:
     """The course in slides/, as the product ships it."""
     _, report = sync_course(settings.COURSE_CONTENT_DIR)
     assert report is not None
     return report.course
+
+
+def make_cohort(course: Course, slug: str, *, days_from_now: int = 0, length: int = 3) -> Cohort:
+    """A Berlin cohort starting at local midnight, so that "now" is on its first day
+    whatever the time of day the tests run."""
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    midnight = timezone.now().astimezone(berlin).replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = midnight + dt.timedelta(days=days_from_now)
+    return Cohort.objects.create(
+        name=slug.replace("-", " ").title(),
+        slug=slug,
+        course=course,
+        starts_at=starts,
+        ends_at=starts + dt.timedelta(days=length),
+        timezone="Europe/Berlin",
+    )
+
+
+def make_user(name: str, **extra: object) -> User:
+    return User.objects.create_user(
+        username=name,
+        email=f"{name}@example.com",
+        password="correct-horse-battery-staple",
+        first_name=name.split("_")[0].title(),
+        **extra,
+    )
+
+
+@dataclass
+class People:
+    """The named users of the access tests: one of each role, and their counterparts in
+    another cohort of another course."""
+
+    admin: User
+    instructor: User
+    other_instructor: User
+    trainee: User
+    other_trainee: User
+
+
+@pytest.fixture
+def cohort(fixture_course: Course) -> Cohort:
+    """A cohort of the fixture course that is running now."""
+    return make_cohort(fixture_course, "spring-class")
+
+
+@pytest.fixture
+def other_cohort(other_course: Course) -> Cohort:
+    return make_cohort(other_course, "other-class")
+
+
+@pytest.fixture
+def people(cohort: Cohort, other_cohort: Cohort) -> People:
+    instructors = Group.objects.get(name=INSTRUCTORS_GROUP)
+    people = People(
+        admin=make_user("ada_admin", is_staff=True, is_superuser=True),
+        instructor=make_user("ivan_instructor"),
+        other_instructor=make_user("olga_instructor"),
+        trainee=make_user("tina_trainee"),
+        other_trainee=make_user("tom_trainee"),
+    )
+    for instructor, its_cohort in (
+        (people.instructor, cohort),
+        (people.other_instructor, other_cohort),
+    ):
+        instructor.groups.add(instructors)
+        its_cohort.instructors.add(instructor)
+    Enrolment.objects.create(cohort=cohort, trainee=people.trainee, state=Enrolment.State.ACTIVE)
+    Enrolment.objects.create(
+        cohort=other_cohort, trainee=people.other_trainee, state=Enrolment.State.ACTIVE
+    )
+    return people

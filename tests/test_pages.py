@@ -12,32 +12,40 @@ from courseware.models import Course, Exercise, Module
 pytestmark = pytest.mark.django_db
 
 
-def test_it_redirects_home_to_the_only_course(client: Client, fixture_course: Course) -> None:
-    response = client.get("/")
+def test_it_sends_anonymous_visitors_to_the_login(client: Client, fixture_course: Course) -> None:
+    for url in ("/", fixture_course.get_absolute_url()):
+        response = client.get(url)
 
-    assert response.status_code == 302
-    assert response["Location"] == "/courses/fixture-course/"
+        assert response.status_code == 302
+        assert response["Location"] == f"/accounts/login/?next={url}"
 
 
-def test_it_lists_courses_when_there_are_several(
-    client: Client, fixture_course: Course, real_course: Course
+def test_it_lists_every_course_for_an_admin(
+    admin_client: Client, fixture_course: Course, real_course: Course
 ) -> None:
-    response = client.get("/")
+    response = admin_client.get("/")
 
     assert response.status_code == 200
-    assert fixture_course.title in response.text
+    assert f'<a href="/courses/fixture-course/">{fixture_course.title}</a>' in response.text
     assert real_course.title in response.text
 
 
-def test_it_explains_an_empty_platform(client: Client) -> None:
+def test_it_tells_a_user_without_cohorts_how_to_get_in(
+    django_user_model: type, client: Client, fixture_course: Course
+) -> None:
+    client.force_login(django_user_model.objects.create_user("walk_in", "walk_in@example.com"))
+
     response = client.get("/")
 
     assert response.status_code == 200
-    assert "manage.py sync_course" in response.text
+    assert "You are not in a cohort yet" in response.text
+    assert fixture_course.title not in response.text
 
 
-def test_it_shows_the_agenda_with_linked_modules(client: Client, fixture_course: Course) -> None:
-    response = client.get("/courses/fixture-course/")
+def test_it_shows_the_agenda_with_linked_modules(
+    admin_client: Client, fixture_course: Course
+) -> None:
+    response = admin_client.get("/courses/fixture-course/")
 
     assert response.status_code == 200
     assert "<h2" in response.text
@@ -48,8 +56,8 @@ def test_it_shows_the_agenda_with_linked_modules(client: Client, fixture_course:
     assert 'href="/courses/fixture-course/exercises/first-pod/"' in response.text
 
 
-def test_it_shows_the_real_agenda_days(client: Client, real_course: Course) -> None:
-    response = client.get(real_course.get_absolute_url())
+def test_it_shows_the_real_agenda_days(admin_client: Client, real_course: Course) -> None:
+    response = admin_client.get(real_course.get_absolute_url())
 
     assert response.status_code == 200
     for day in ("Day I", "Day II", "Day III", "(Backup)"):
@@ -57,8 +65,10 @@ def test_it_shows_the_real_agenda_days(client: Client, real_course: Course) -> N
     assert "kubectl" in response.text
 
 
-def test_it_presents_a_module_as_a_reveal_deck(client: Client, fixture_course: Course) -> None:
-    response = client.get("/courses/fixture-course/modules/pods/slides/")
+def test_it_presents_a_module_as_a_reveal_deck(
+    admin_client: Client, fixture_course: Course
+) -> None:
+    response = admin_client.get("/courses/fixture-course/modules/pods/slides/")
 
     assert response.status_code == 200
     assert response.text.count("<section data-source-line=") == 3
@@ -73,9 +83,9 @@ def test_it_presents_a_module_as_a_reveal_deck(client: Client, fixture_course: C
 
 
 def test_it_shows_an_exercise_with_collapsed_hints_and_solutions(
-    client: Client, fixture_course: Course
+    admin_client: Client, fixture_course: Course
 ) -> None:
-    response = client.get("/courses/fixture-course/exercises/first-pod/")
+    response = admin_client.get("/courses/fixture-course/exercises/first-pod/")
 
     assert response.status_code == 200
     text = response.text
@@ -97,18 +107,18 @@ def test_it_shows_an_exercise_with_collapsed_hints_and_solutions(
     ],
 )
 def test_it_answers_404_for_unknown_content(
-    client: Client, fixture_course: Course, url: str
+    admin_client: Client, fixture_course: Course, url: str
 ) -> None:
-    assert client.get(url).status_code == 404
+    assert admin_client.get(url).status_code == 404
 
 
-def test_it_hides_retired_modules(client: Client, fixture_course: Course) -> None:
+def test_it_hides_retired_modules(admin_client: Client, fixture_course: Course) -> None:
     Module.objects.filter(slug="services").update(retired=True)
     Exercise.objects.filter(slug="first-service").update(retired=True)
 
-    assert client.get("/courses/fixture-course/modules/services/slides/").status_code == 404
-    assert client.get("/courses/fixture-course/exercises/first-service/").status_code == 404
-    assert "/modules/services/" not in client.get("/courses/fixture-course/").text
+    assert admin_client.get("/courses/fixture-course/modules/services/slides/").status_code == 404
+    assert admin_client.get("/courses/fixture-course/exercises/first-service/").status_code == 404
+    assert "/modules/services/" not in admin_client.get("/courses/fixture-course/").text
 
 
 def _queries(client: Client, url: str) -> int:
@@ -118,7 +128,7 @@ def _queries(client: Client, url: str) -> int:
 
 
 def test_it_runs_the_same_queries_whatever_the_size_of_the_content(
-    client: Client, fixture_course: Course, real_course: Course
+    admin_client: Client, fixture_course: Course, real_course: Course
 ) -> None:
     small_module = Module.objects.get(course=fixture_course, slug="services")
     big_module = Module.objects.filter(course=real_course).order_by("-pk").first()
@@ -126,13 +136,13 @@ def test_it_runs_the_same_queries_whatever_the_size_of_the_content(
     small_exercise = Exercise.objects.get(slug="first-service")
     big_exercise = max(Exercise.objects.filter(course=real_course), key=lambda e: e.tasks.count())
 
-    assert _queries(client, fixture_course.get_absolute_url()) == _queries(
-        client, real_course.get_absolute_url()
+    assert _queries(admin_client, fixture_course.get_absolute_url()) == _queries(
+        admin_client, real_course.get_absolute_url()
     )
-    assert _queries(client, small_module.get_absolute_url()) == _queries(
-        client, big_module.get_absolute_url()
+    assert _queries(admin_client, small_module.get_absolute_url()) == _queries(
+        admin_client, big_module.get_absolute_url()
     )
-    assert _queries(client, small_exercise.get_absolute_url()) == _queries(
-        client, big_exercise.get_absolute_url()
+    assert _queries(admin_client, small_exercise.get_absolute_url()) == _queries(
+        admin_client, big_exercise.get_absolute_url()
     )
     assert small_exercise.tasks.count() < big_exercise.tasks.count()

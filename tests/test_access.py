@@ -1,0 +1,176 @@
+"""Who may see what: the access policy, and a matrix of every URL × every kind of user.
+
+A URL that is added to the project without a row here fails
+`test_it_has_a_row_for_every_url`, so no door is forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from courseware import access
+from courseware.models import Cohort, Enrolment
+from tests.conftest import People, make_user
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "trainee", "other_trainee", "instructor", "other_instructor", "admin")
+
+# route name → (URL kwargs, expected status per role in ROLES order, HTTP method).
+# "login" means a redirect to the login page.
+MATRIX: dict[str, tuple[dict[str, str], tuple[object, ...], str]] = {
+    "courseware:home": ({}, ("login", 200, 200, 200, 200, 200), "get"),
+    "courseware:cohort": ({"cohort": "spring-class"}, ("login", 200, 403, 200, 403, 200), "get"),
+    "courseware:agenda": ({"course": "fixture-course"}, ("login", 200, 403, 200, 403, 200), "get"),
+    "courseware:slides": (
+        {"course": "fixture-course", "module": "pods"},
+        ("login", 200, 403, 200, 403, 200),
+        "get",
+    ),
+    "courseware:exercise": (
+        {"course": "fixture-course", "exercise": "first-pod"},
+        ("login", 200, 403, 200, 403, 200),
+        "get",
+    ),
+    # A token nobody signed: the same clear refusal for everyone.
+    "courseware:invite": ({"token": "not-a-token"}, (400,) * 6, "get"),
+    "login": ({}, (200,) * 6, "get"),
+    "logout": ({}, (302,) * 6, "post"),
+    "password_change": ({}, ("login", 200, 200, 200, 200, 200), "get"),
+    "password_change_done": ({}, ("login", 200, 200, 200, 200, 200), "get"),
+    "password_reset": ({}, (200,) * 6, "get"),
+    "password_reset_done": ({}, (200,) * 6, "get"),
+    "password_reset_confirm": ({"uidb64": "MQ", "token": "set-password"}, (200,) * 6, "get"),
+    "password_reset_complete": ({}, (200,) * 6, "get"),
+}
+
+
+def routes(
+    patterns: list[URLPattern | URLResolver], prefix: str = "", params: tuple[str, ...] = ()
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Every named route as (namespaced name, the names of its URL parameters)."""
+    for pattern in patterns:
+        own = tuple(getattr(pattern.pattern, "converters", {})) or tuple(
+            pattern.pattern.regex.groupindex
+        )
+        if isinstance(pattern, URLResolver):
+            namespace = f"{prefix}{pattern.namespace}:" if pattern.namespace else prefix
+            yield from routes(pattern.url_patterns, namespace, params + own)
+        elif pattern.name:
+            yield f"{prefix}{pattern.name}", params + own
+
+
+def test_it_has_a_row_for_every_url() -> None:
+    names = {name for name, _ in routes(get_resolver().url_patterns)}
+
+    assert {name for name in names if not name.startswith("admin:")} == set(MATRIX)
+
+
+def client_for(people: People, role: str) -> Client:
+    client = Client()
+    if role != "anonymous":
+        client.force_login(getattr(people, role))
+    return client
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_it_answers_each_url_for_each_role(people: People, name: str) -> None:
+    kwargs, expected, method = MATRIX[name]
+    url = reverse(name, kwargs=kwargs)
+    answers = {}
+    for role in ROLES:
+        response = getattr(client_for(people, role), method)(url)
+        status: object = response.status_code
+        if status == 302 and response["Location"].startswith(reverse("login") + "?next="):
+            status = "login"
+        answers[role] = status
+
+    assert answers == dict(zip(ROLES, expected, strict=True))
+
+
+def admin_urls() -> Iterator[str]:
+    """Every admin route, with placeholder arguments (refusal comes before any lookup)."""
+    for name, params in routes(get_resolver().url_patterns):
+        if name.startswith("admin:"):
+            values = {"app_label": "courseware"}
+            yield reverse(name, kwargs={param: values.get(param, "1") for param in params})
+
+
+@pytest.mark.parametrize("role", ["anonymous", "trainee", "instructor"])
+def test_it_keeps_everyone_but_staff_out_of_the_admin(people: People, role: str) -> None:
+    client = client_for(people, role)
+    urls = sorted(set(admin_urls()))
+    assert len(urls) > 20
+
+    for url in urls:
+        if url in (reverse("admin:login"), reverse("admin:logout")):
+            continue  # the door itself
+        response = client.get(url)
+        assert response.status_code in (302, 404), url
+        if response.status_code == 302:
+            assert "/admin/login/" in response["Location"], url
+
+
+def test_it_lets_admins_into_the_admin(people: People, cohort: Cohort) -> None:
+    client = client_for(people, "admin")
+
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert client.get(reverse("admin:courseware_cohort_changelist")).status_code == 200
+    assert (
+        client.get(reverse("admin:courseware_cohort_change", args=[cohort.pk])).status_code == 200
+    )
+
+
+def test_it_shows_a_trainee_only_their_cohorts(people: People, cohort: Cohort) -> None:
+    assert list(access.cohorts_for(people.trainee)) == [cohort]
+    assert list(access.courses_for(people.trainee)) == [cohort.course]
+    assert not access.can_manage_cohort(people.trainee, cohort)
+
+
+def test_it_lets_instructors_manage_only_their_cohorts(
+    people: People, cohort: Cohort, other_cohort: Cohort
+) -> None:
+    assert access.can_manage_cohort(people.instructor, cohort)
+    assert not access.can_manage_cohort(people.instructor, other_cohort)
+    assert not access.can_manage_cohort(people.other_instructor, cohort)
+    assert access.can_manage_cohort(people.admin, other_cohort)
+
+
+def test_it_shuts_a_removed_trainee_out_at_once(people: People, cohort: Cohort) -> None:
+    Enrolment.objects.filter(trainee=people.trainee).update(state=Enrolment.State.REMOVED)
+
+    assert not access.can_view_cohort(people.trainee, cohort)
+    assert not access.can_view_course(people.trainee, cohort.course)
+    assert client_for(people, "trainee").get(cohort.course.get_absolute_url()).status_code == 403
+
+
+def test_it_lets_an_invited_trainee_prepare_before_the_start(
+    people: People, cohort: Cohort
+) -> None:
+    newcomer = make_user("nina_newcomer")
+    cohort.starts_at = cohort.starts_at.replace(year=cohort.starts_at.year + 1)
+    cohort.ends_at = cohort.ends_at.replace(year=cohort.ends_at.year + 1)
+    cohort.save()
+    Enrolment.objects.create(cohort=cohort, trainee=newcomer)
+
+    assert access.can_view_course(newcomer, cohort.course)
+
+
+def test_it_keeps_inactive_accounts_out(people: People, cohort: Cohort) -> None:
+    people.trainee.is_active = False
+    people.trainee.save()
+
+    assert not access.can_view_cohort(people.trainee, cohort)
+
+
+def test_it_does_not_treat_staff_without_permissions_as_admin(
+    people: People, cohort: Cohort
+) -> None:
+    staff = make_user("sam_staff", is_staff=True)
+
+    assert not access.is_admin(staff)
+    assert not access.can_view_cohort(staff, cohort)

@@ -1,0 +1,43 @@
+"""The quick start's demo data: a running cohort with an admin, an instructor, trainees
+and one open invite, printed with their logins."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+
+from courseware import access
+from courseware.models import Cohort, Course
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_creates_a_running_cohort_with_people(
+    fixture_course: Course, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call_command("demo_data", "--url", "http://127.0.0.1:9000/")
+    call_command("demo_data", "--url", "http://127.0.0.1:9000/")  # again: nothing doubles
+
+    cohort = Cohort.objects.get(slug="demo-class")
+    anna = authenticate(username="anna", password="lotse-demo")
+    instructor = authenticate(username="instructor", password="lotse-demo")
+    assert cohort.state == Cohort.State.RUNNING
+    assert cohort.enrolments.count() == 4
+    assert anna is not None
+    assert access.can_view_cohort(anna, cohort)
+    assert access.can_manage_cohort(instructor, cohort)
+    assert access.is_admin(authenticate(username="admin", password="lotse-demo"))
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:9000/cohorts/demo-class/" in out
+    invite = out.split("an open invite (Dana): ")[-1].split()[0]
+    assert Client().get(invite.removeprefix("http://127.0.0.1:9000")).status_code == 200
+
+
+def test_it_refuses_to_run_in_production(fixture_course: Course, settings: object) -> None:
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="DEBUG only"):
+        call_command("demo_data")
