@@ -12,7 +12,8 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.lock \
     && useradd --system --uid 10001 lotse
 COPY --from=static /app/node_modules ./node_modules
 COPY . .
-RUN DEBUG=0 SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost python manage.py collectstatic --no-input -v 0
+RUN DEBUG=0 SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost SITE_URL=http://localhost \
+    python manage.py collectstatic --no-input -v 0
 USER 10001
 EXPOSE 8000
 CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "courseware.asgi:application"]

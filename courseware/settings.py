@@ -172,6 +172,10 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Lotse <lotse@localhost>")
 # Absolute links in e-mails (invites, password resets) are built from this origin.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if DEBUG else "")
+if not SITE_URL:
+    raise ImproperlyConfigured(
+        "SITE_URL (e.g. https://lotse.example.com) is required when DEBUG is off"
+    )
 
 # Production hardening; `manage.py check --deploy` is clean with DEBUG off.
 if not DEBUG:

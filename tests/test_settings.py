@@ -87,6 +87,10 @@ def test_it_switches_to_postgresql_and_redis_by_url() -> None:
             {"ALLOWED_HOSTS": "lotse.example.com"},
             "SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off",
         ),
+        (
+            {"ALLOWED_HOSTS": "lotse.example.com", "SECRET_KEY": PROD_KEY},
+            "SITE_URL (e.g. https://lotse.example.com) is required when DEBUG is off",
+        ),
         ({"SECRET_KEY": PROD_KEY}, "ALLOWED_HOSTS is required when DEBUG is off"),
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
     ],
@@ -102,7 +106,9 @@ def test_it_refuses_to_start_half_configured_in_production(
 
 def test_it_passes_check_deploy_in_production() -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL"}}
-    env.update(SECRET_KEY=PROD_KEY, ALLOWED_HOSTS="lotse.example.com")
+    env.update(
+        SECRET_KEY=PROD_KEY, ALLOWED_HOSTS="lotse.example.com", SITE_URL="https://lotse.example.com"
+    )
 
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
