@@ -47,8 +47,13 @@ class InviteCheck:
         return self.problem is None
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _stamp(moment: dt.datetime) -> int:
-    return int(moment.timestamp())
+    # Microseconds, in integer arithmetic: two invites sent within one second must still
+    # tell their links apart.
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def make_token(enrolment: Enrolment) -> str:
@@ -138,7 +143,7 @@ def invite_url(enrolment: Enrolment) -> str:
 
 def send_invite(enrolment: Enrolment) -> None:
     """Stamp a new invite on the enrolment and e-mail its link to the trainee."""
-    enrolment.invited_at = timezone.now().replace(microsecond=0)
+    enrolment.invited_at = timezone.now()
     enrolment.save(update_fields=["invited_at"])
     context = {
         "enrolment": enrolment,

@@ -150,6 +150,7 @@ COURSE_CONTENT_DIR = Path(env_str("COURSE_CONTENT_DIR", str(BASE_DIR / "slides")
 # Empty means the newest release that the installed kubernetes-validate knows.
 KUBERNETES_SCHEMA_VERSION = env_str("KUBERNETES_SCHEMA_VERSION", "")
 
+AUTHENTICATION_BACKENDS = ["courseware.auth.EmailOrUsernameBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "courseware:home"
 LOGOUT_REDIRECT_URL = "login"

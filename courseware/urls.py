@@ -1,4 +1,8 @@
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from courseware import invite_views, views
@@ -14,6 +18,17 @@ courseware_patterns = [
 
 urlpatterns = [
     path("", include((courseware_patterns, "courseware"))),
+    # Reset links point at SITE_URL, not at whatever Host header the request carried.
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(
+            extra_email_context={
+                "domain": urlsplit(settings.SITE_URL).netloc,
+                "protocol": urlsplit(settings.SITE_URL).scheme,
+            }
+        ),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -28,16 +28,18 @@ def redis_url() -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_serves_the_agenda_over_asgi(fixture_course: Course) -> None:
-    async def get() -> dict:
+def test_it_serves_pages_over_asgi(fixture_course: Course) -> None:
+    async def get(path: str) -> dict:
         return await HttpCommunicator(
-            application, "GET", fixture_course.get_absolute_url(), headers=[(b"host", b"localhost")]
+            application, "GET", path, headers=[(b"host", b"localhost")]
         ).get_response()
 
-    response = async_to_sync(get)()
+    agenda = async_to_sync(get)(fixture_course.get_absolute_url())
+    login = async_to_sync(get)("/accounts/login/")
 
-    assert response["status"] == 200
-    assert b"Fixture Course" in response["body"]
+    assert agenda["status"] == 302
+    assert login["status"] == 200
+    assert b"Log in" in login["body"]
 
 
 def test_it_fans_group_messages_out_through_redis() -> None:

@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
+from pytest_django.fixtures import Settings
 
 from courseware import access
 from courseware.models import Cohort, Course
@@ -16,8 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_creates_a_running_cohort_with_people(
-    fixture_course: Course, capsys: pytest.CaptureFixture[str]
+    fixture_course: Course, capsys: pytest.CaptureFixture[str], settings: Settings
 ) -> None:
+    settings.DEBUG = True  # the command refuses to run otherwise; tests run with DEBUG off
     call_command("demo_data", "--url", "http://127.0.0.1:9000/")
     call_command("demo_data", "--url", "http://127.0.0.1:9000/")  # again: nothing doubles
 
@@ -36,7 +38,7 @@ def test_it_creates_a_running_cohort_with_people(
     assert Client().get(invite.removeprefix("http://127.0.0.1:9000")).status_code == 200
 
 
-def test_it_refuses_to_run_in_production(fixture_course: Course, settings: object) -> None:
+def test_it_refuses_to_run_in_production(fixture_course: Course, settings: Settings) -> None:
     settings.DEBUG = False
 
     with pytest.raises(CommandError, match="DEBUG only"):

@@ -56,7 +56,7 @@ class Command(BaseCommand):
             defaults={
                 "state": Enrolment.State.INVITED,
                 "accepted_at": None,
-                "invited_at": timezone.now().replace(microsecond=0),
+                "invited_at": timezone.now(),
             },
         )
 

@@ -1,0 +1,235 @@
+"""Login, logout, password reset and change: Django's views with Lotse's pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.core import mail
+from django.test import Client
+from pytest_django import Settings
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+PASSWORD = "harbour-pilot-42-steers"
+NEW_PASSWORD = "lighthouse-keeper-77-shines"
+
+
+def input_tag(html: str, name: str) -> str:
+    tags = re.findall(rf'<input [^>]*name="{name}"[^>]*>', html)
+    assert len(tags) == 1, tags
+    return tags[0]
+
+
+@pytest.fixture
+def trainee() -> AbstractUser:
+    return User.objects.create_user(
+        username="trainee@example.com",
+        email="trainee@example.com",
+        password=PASSWORD,
+        first_name="Tia",
+        last_name="Trainee",
+    )
+
+
+@pytest.fixture
+def other_trainee() -> AbstractUser:
+    return User.objects.create_user(
+        username="other@example.com", email="other@example.com", password=PASSWORD
+    )
+
+
+def test_it_shows_the_login_page(client: Client) -> None:
+    response = client.get("/accounts/login/")
+
+    assert response.status_code == 200
+    assert "<h1>Log in</h1>" in response.text
+    assert '<label for="id_username">' in response.text
+    assert 'autocomplete="username"' in input_tag(response.text, "username")
+    assert " autofocus" in input_tag(response.text, "username")
+    assert 'autocomplete="current-password"' in input_tag(response.text, "password")
+    assert 'href="/accounts/password_reset/"' in response.text
+    assert 'href="/static/css/lotse.css"' in response.text
+
+
+def test_it_logs_in_and_goes_where_it_was_asked_to(client: Client, trainee: AbstractUser) -> None:
+    response = client.post(
+        "/accounts/login/",
+        {
+            "username": "trainee@example.com",
+            "password": PASSWORD,
+            "next": "/accounts/password_change/",
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/password_change/"
+    assert client.session["_auth_user_id"] == str(trainee.pk)
+
+
+def test_it_logs_in_to_the_home_page(client: Client, trainee: AbstractUser) -> None:
+    response = client.post(
+        "/accounts/login/", {"username": "trainee@example.com", "password": PASSWORD}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_it_explains_a_wrong_password(client: Client, trainee: AbstractUser) -> None:
+    response = client.post(
+        "/accounts/login/", {"username": "trainee@example.com", "password": "wrong"}
+    )
+
+    assert response.status_code == 200
+    assert 'class="form-errors" role="alert"' in response.text
+    assert "Please enter a correct username and password" in response.text
+    assert 'value="trainee@example.com"' in response.text
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_shows_who_is_logged_in_with_a_logout_button(
+    client: Client, trainee: AbstractUser
+) -> None:
+    client.force_login(trainee)
+
+    response = client.get("/accounts/password_change/")
+
+    assert response.status_code == 200
+    assert '<a class="nav-user" href="/accounts/password_change/"' in response.text
+    assert "Tia Trainee</a>" in response.text
+    assert '<form class="logout-form" method="post" action="/accounts/logout/">' in response.text
+    assert ">Log in</a>" not in response.text
+
+
+def test_it_offers_anonymous_visitors_a_login_link(client: Client) -> None:
+    response = client.get("/accounts/password_reset/")
+
+    assert '<a href="/accounts/login/">Log in</a>' in response.text
+    assert "logout-form" not in response.text
+
+
+def test_it_logs_out_by_post_only(client: Client, trainee: AbstractUser) -> None:
+    client.force_login(trainee)
+
+    by_get = client.get("/accounts/logout/")
+    still_in = "_auth_user_id" in client.session
+    by_post = client.post("/accounts/logout/")
+
+    assert by_get.status_code == 405
+    assert still_in
+    assert by_post.status_code == 302
+    assert by_post["Location"] == "/accounts/login/"
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_renders_the_logged_out_page(client: Client, settings: Settings) -> None:
+    settings.LOGOUT_REDIRECT_URL = None
+
+    response = client.post("/accounts/logout/")
+
+    assert response.status_code == 200
+    assert "You are logged out" in response.text
+
+
+def test_it_resets_a_password_through_the_emailed_link(
+    client: Client, trainee: AbstractUser, mailoutbox: list[mail.EmailMessage]
+) -> None:
+    form = client.get("/accounts/password_reset/")
+    sent = client.post("/accounts/password_reset/", {"email": "trainee@example.com"})
+
+    email_input = input_tag(form.text, "email")
+    assert 'type="email"' in email_input
+    assert 'autocomplete="email"' in email_input
+    assert " autofocus" in email_input
+    assert sent.status_code == 302
+    assert client.get(sent["Location"]).status_code == 200
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == ["trainee@example.com"]
+    assert message.subject == "Reset your Lotse password"
+    assert "You log in with: trainee@example.com" in message.body
+    links = re.findall(r"https?://\S+", message.body)
+    assert len(links) == 1
+    # The link names the site's own address, whatever Host the request came with.
+    assert links[0].startswith(f"{django_settings.SITE_URL}/accounts/reset/")
+    path = links[0].removeprefix(django_settings.SITE_URL)
+
+    confirm = client.get(path, follow=True)
+    assert confirm.status_code == 200
+    assert "Choose a new password" in confirm.text
+    assert 'autocomplete="new-password" autofocus' in input_tag(confirm.text, "new_password1")
+    set_password_url = confirm.redirect_chain[-1][0]
+    done = client.post(
+        set_password_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+
+    assert done.status_code == 302
+    assert "Your password is set" in client.get(done["Location"]).text
+    trainee.refresh_from_db()
+    assert trainee.check_password(NEW_PASSWORD)
+    assert Client().login(username="trainee@example.com", password=NEW_PASSWORD)
+    assert "This link does not work" in client.get(path, follow=True).text
+
+
+def test_it_keeps_a_weak_reset_password_out(
+    client: Client, trainee: AbstractUser, mailoutbox: list[mail.EmailMessage]
+) -> None:
+    client.post("/accounts/password_reset/", {"email": "trainee@example.com"})
+    link = re.findall(r"https?://\S+", mailoutbox[0].body)[0]
+    set_password_url = client.get(link, follow=True).redirect_chain[-1][0]
+
+    response = client.post(set_password_url, {"new_password1": "tia", "new_password2": "tia"})
+
+    assert response.status_code == 200
+    assert 'aria-invalid="true"' in response.text
+    trainee.refresh_from_db()
+    assert trainee.check_password(PASSWORD)
+
+
+def test_it_sends_nothing_to_an_unknown_address_but_says_the_same(
+    client: Client, trainee: AbstractUser, mailoutbox: list[mail.EmailMessage]
+) -> None:
+    response = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/password_reset/done/"
+    assert mailoutbox == []
+
+
+def test_it_changes_the_password_of_a_logged_in_user(
+    client: Client, trainee: AbstractUser, other_trainee: AbstractUser
+) -> None:
+    client.force_login(trainee)
+
+    form = client.get("/accounts/password_change/")
+    response = client.post(
+        "/accounts/password_change/",
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+
+    assert 'autocomplete="current-password" autofocus' in input_tag(form.text, "old_password")
+    assert response.status_code == 302
+    assert "Your password is changed" in client.get(response["Location"]).text
+    trainee.refresh_from_db()
+    other_trainee.refresh_from_db()
+    assert trainee.check_password(NEW_PASSWORD)
+    assert other_trainee.check_password(PASSWORD)
+
+
+def test_it_logs_in_with_the_email_address_in_any_case(client: Client, trainee: User) -> None:
+    assert client.login(username=trainee.email.upper(), password=PASSWORD)
+
+
+def test_it_refuses_an_email_address_two_accounts_share(
+    client: Client, trainee: User, django_user_model: type[User]
+) -> None:
+    django_user_model.objects.create_user("twin", trainee.email, PASSWORD)
+
+    assert not client.login(username=trainee.email.upper(), password=PASSWORD)
+    assert client.login(username="twin", password=PASSWORD)
+    assert client.login(username=trainee.username, password=PASSWORD)
