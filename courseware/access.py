@@ -57,6 +57,15 @@ def courses_for(user: User) -> QuerySet[Course]:
     return Course.objects.filter(cohorts__in=cohorts_for(user)).distinct()
 
 
+def cohorts_managed_by(user: User) -> QuerySet[Cohort]:
+    """The cohorts ``user`` may act on (see ``can_manage_cohort``)."""
+    if not user.is_authenticated or not user.is_active:
+        return Cohort.objects.none()
+    if is_admin(user):
+        return Cohort.objects.all()
+    return Cohort.objects.filter(instructors=user)
+
+
 def can_view_course(user: User, course: Course) -> bool:
     """Agenda, slides and exercises of ``course``."""
     return courses_for(user).filter(pk=course.pk).exists()
@@ -68,9 +77,7 @@ def can_view_cohort(user: User, cohort: Cohort) -> bool:
 
 def can_manage_cohort(user: User, cohort: Cohort) -> bool:
     """Act on a cohort's trainees and labs: its instructors and admins."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return is_admin(user) or cohort.instructors.filter(pk=user.pk).exists()
+    return cohorts_managed_by(user).filter(pk=cohort.pk).exists()
 
 
 _ADMITTED = [Enrolment.State.INVITED, Enrolment.State.ACTIVE]

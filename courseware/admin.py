@@ -1,14 +1,37 @@
-"""Admin views of the course. The content's source of truth is ``slides/``, loaded by
-``manage.py sync_course``, so course rows are shown read-only here."""
+"""The admins' interface: cohorts, their enrolments and the CSV import of trainees.
+
+The course content's source of truth is ``slides/``, loaded by ``manage.py sync_course``, so
+course rows are shown read-only here. Enrolling and removing trainees goes through
+``courseware.enrolment``, the same rules the rest of the platform uses; this module only
+adds forms, lists and permission checks around it.
+
+The admin is meant for admins (staff with model permissions). An instructor who is staff
+as well still sees only the cohorts they teach, as the access policy would have it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 
-from courseware.models import Course, Day, Exercise, Module, Task
+from courseware.access import cohorts_managed_by, is_admin
+from courseware.enrolment import MAX_ROWS, SAMPLE_CSV, CsvInvalid, import_csv, remove
+from courseware.invites import queue_invites
+from courseware.models import Cohort, Course, Day, Enrolment, Exercise, Module, Task
+
+IMPORT_PERMISSION = "courseware.import_trainees"
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,3 +76,326 @@ class ExerciseAdmin(ReadOnlyAdmin):
     list_filter = ["course", "module__day", "is_demo", "retired"]
     search_fields = ["title", "slug", "tasks__slug"]
     inlines = [TaskInline]
+
+
+def managed_cohorts(request: HttpRequest, queryset: QuerySet[Any], path: str = "") -> QuerySet[Any]:
+    """``queryset`` narrowed to the cohorts the user may manage (``access.cohorts_managed_by``).
+    ``path`` leads from the queryset's model to the cohort."""
+    if is_admin(request.user):
+        return queryset
+    lookup = f"{path}in" if path else "pk__in"
+    return queryset.filter(**{lookup: cohorts_managed_by(request.user)})
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+class EnrolmentForm(forms.ModelForm):
+    """Keeps hand edits within the rules that ``courseware.enrolment`` applies."""
+
+    class Meta:
+        model = Enrolment
+        fields = ["cohort", "trainee", "state"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.instance.pk and not {"cohort", "trainee"} & set(self.changed_data):
+            return data  # unchanged people: no query per row when a cohort page is saved
+        cohort = data.get("cohort") or getattr(self.instance, "cohort", None)
+        trainee = data.get("trainee") or getattr(self.instance, "trainee", None)
+        if cohort and cohort.pk and trainee and cohort.instructors.filter(pk=trainee.pk).exists():
+            raise forms.ValidationError(
+                f"{trainee} is an instructor of this cohort and cannot also be its trainee."
+            )
+        return data
+
+    def save(self, commit: bool = True) -> Enrolment:
+        # removed_at is what the rest of the platform reads the removal time from.
+        if "state" in self.changed_data:
+            removed = self.instance.state == Enrolment.State.REMOVED
+            self.instance.removed_at = timezone.now() if removed else None
+        return super().save(commit)
+
+
+class EnrolmentInline(admin.TabularInline):
+    """The cohort's enrolments. The trainee is fixed once enrolled, which also keeps the page
+    at a fixed number of queries (an editable user field looks its label up row by row)."""
+
+    model = Enrolment
+    form = EnrolmentForm
+    fields = ["trainee", "state", "invited_at", "accepted_at", "removed_at"]
+    readonly_fields = ["trainee", "invited_at", "accepted_at", "removed_at"]
+    extra = 0
+    # Removal is a state, not a deletion, so that progress survives and can come back.
+    can_delete = False
+    verbose_name_plural = "Enrolments"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
+        # Each row shows str(enrolment), which names the trainee and the cohort.
+        return super().get_queryset(request).select_related("trainee", "cohort")
+
+
+class NewEnrolmentInline(admin.TabularInline):
+    """Enrols users who already have an account; new people come in by CSV import."""
+
+    model = Enrolment
+    form = EnrolmentForm
+    fields = ["trainee", "state"]
+    raw_id_fields = ["trainee"]
+    extra = 0
+    verbose_name = "enrolment of an existing user"
+    verbose_name_plural = "Enrol existing users"
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
+        return super().get_queryset(request).none()
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Cohort.State.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> QuerySet[Cohort]:
+        match self.value():
+            case Cohort.State.UPCOMING:
+                return queryset.upcoming()
+            case Cohort.State.RUNNING:
+                return queryset.running()
+            case Cohort.State.FINISHED:
+                return queryset.finished()
+        return queryset
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "UTF-8, one trainee per line, with this header (the order of the columns does not "
+            f"matter):<pre>{SAMPLE_CSV}</pre>At most {MAX_ROWS} trainees per file. Existing "
+            "users are matched by e-mail address; everyone else gets a new account."
+        ),
+    )
+    send_invites = forms.BooleanField(
+        label="Send invites now",
+        required=False,
+        initial=True,
+        help_text="E-mail each trainee a link to set their password. Without it, send them "
+        "later with the action “Send the invite again” on the enrolments.",
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; is it a CSV file?"
+            )
+        return upload
+
+
+@admin.register(Cohort)
+class CohortAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "course",
+        "starts_at",
+        "ends_at",
+        "state",
+        "trainee_count",
+        "instructor_count",
+    ]
+    list_filter = [StateFilter, "course"]
+    list_select_related = ["course"]
+    search_fields = ["name", "slug", "enrolments__trainee__email"]
+    date_hierarchy = "starts_at"
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ["instructors"]
+    fields = [
+        "name",
+        "slug",
+        "course",
+        ("starts_at", "ends_at"),
+        "timezone",
+        "instructors",
+        "cluster",
+        "lab_profile",
+    ]
+    inlines = [EnrolmentInline, NewEnrolmentInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Cohort]:
+        # Distinct counts: the two joins multiply each other's rows.
+        queryset = (
+            super()
+            .get_queryset(request)
+            .annotate(
+                trainee_count=Count(
+                    "enrolments",
+                    filter=~Q(enrolments__state=Enrolment.State.REMOVED),
+                    distinct=True,
+                ),
+                instructor_count=Count("instructors", distinct=True),
+            )
+        )
+        return managed_cohorts(request, queryset)
+
+    @admin.display(description="State")
+    def state(self, cohort: Cohort) -> str:
+        return cohort.state.label
+
+    @admin.display(description="Trainees", ordering="trainee_count")
+    def trainee_count(self, cohort: Cohort) -> int:
+        return cohort.trainee_count
+
+    @admin.display(description="Instructors", ordering="instructor_count")
+    def instructor_count(self, cohort: Cohort) -> int:
+        return cohort.instructor_count
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/import/",
+                self.admin_site.admin_view(self.import_view),
+                name="{}_{}_import".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def can_import(self, request: HttpRequest, cohort: Cohort | None) -> bool:
+        return request.user.has_perm(IMPORT_PERMISSION) and self.has_change_permission(
+            request, cohort
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "can_import": self.can_import(request, None),
+            "can_view_enrolments": request.user.has_perm("courseware.view_enrolment"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def import_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Upload a CSV of trainees: all of them are enrolled, or none and every problem is
+        listed with its row."""
+        cohort = self.get_object(request, unquote(object_id))
+        if cohort is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.can_import(request, cohort):
+            raise PermissionDenied
+        form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
+        errors = []
+        if form.is_bound and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = import_csv(
+                    cohort,
+                    upload.read(),
+                    by=request.user,
+                    send_invites=form.cleaned_data["send_invites"],
+                    filename=upload.name,
+                )
+            except CsvInvalid as exc:
+                errors = exc.errors
+            else:
+                invited = " and queued their invites" if form.cleaned_data["send_invites"] else ""
+                self.message_user(
+                    request,
+                    f"Imported {_plural(result.count, 'trainee')}{invited}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:courseware_cohort_change", args=[cohort.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import trainees into {cohort}",
+            "subtitle": None,
+            "opts": self.opts,
+            "cohort": cohort,
+            "form": form,
+            "errors": errors,
+            "has_view_permission": self.has_view_permission(request, cohort),
+        }
+        return TemplateResponse(request, "admin/courseware/cohort/import.html", context)
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(admin.ModelAdmin):
+    form = EnrolmentForm
+    list_display = ["trainee", "trainee_name", "cohort", "state", "invited_at", "accepted_at"]
+    list_filter = ["state", "cohort__course", "cohort"]
+    list_select_related = ["trainee", "cohort"]
+    search_fields = ["trainee__email", "trainee__first_name", "trainee__last_name", "cohort__name"]
+    raw_id_fields = ["trainee"]
+    readonly_fields = ["created_at", "invited_at", "accepted_at", "removed_at"]
+    actions = ["send_invites", "remove_from_cohort"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
+        return managed_cohorts(request, super().get_queryset(request), "cohort__")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Moving an enrolment to another person or cohort would move its progress with it.
+        fixed = ["cohort", "trainee"] if obj is not None else []
+        return [*fixed, *self.readonly_fields]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "cohort":
+            kwargs["queryset"] = managed_cohorts(request, Cohort.objects.all())
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Name", ordering="trainee__last_name")
+    def trainee_name(self, enrolment: Enrolment) -> str:
+        return enrolment.trainee.get_full_name()
+
+    @admin.action(description="Send the invite again", permissions=["change"])
+    def send_invites(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> None:
+        selected = queryset.count()
+        pending = list(
+            queryset.exclude(state=Enrolment.State.REMOVED)
+            .filter(accepted_at__isnull=True)
+            .select_related("trainee", "cohort")
+        )
+        queue_invites([enrolment.pk for enrolment in pending])
+        if pending:
+            LogEntry.objects.log_actions(request.user.pk, pending, CHANGE, "Queued a new invite")
+        skipped = selected - len(pending)
+        message = f"Queued invites for {_plural(len(pending), 'trainee')}."
+        if skipped:
+            message += f" Skipped {skipped}: removed or already accepted."
+        self.message_user(request, message, messages.SUCCESS if pending else messages.WARNING)
+
+    @admin.action(description="Remove from the cohort", permissions=["change"])
+    def remove_from_cohort(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> None:
+        selected = queryset.count()
+        enrolments = list(
+            queryset.exclude(state=Enrolment.State.REMOVED).select_related("trainee", "cohort")
+        )
+        with transaction.atomic():
+            for enrolment in enrolments:
+                remove(enrolment)
+            if enrolments:
+                LogEntry.objects.log_actions(
+                    request.user.pk, enrolments, CHANGE, "Removed from the cohort"
+                )
+        skipped = selected - len(enrolments)
+        message = f"Removed {_plural(len(enrolments), 'trainee')} from their cohort."
+        if skipped:
+            message += f" Skipped {skipped}: already removed."
+        self.message_user(request, message, messages.SUCCESS if enrolments else messages.WARNING)

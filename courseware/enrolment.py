@@ -83,6 +83,8 @@ class CsvRow:
 
 @dataclass
 class ImportResult:
+    """What an import did: the enrolments it created or revived, by trainee e-mail."""
+
     enrolments: list[Enrolment] = field(default_factory=list)
     created_users: int = 0
     revived: int = 0
@@ -106,7 +108,7 @@ def enrol(cohort: Cohort, *, email: str, first_name: str, last_name: str) -> Enr
     email = normalise_email(email)
     validate_email(email)
     with transaction.atomic():
-        matches = list(_users_matching([email.lower()]))
+        matches = _users_matching([email.lower()])
         problem = _refusal(cohort, email, matches) or _new_user_problem(email, matches)
         if problem:
             raise EnrolmentRefused(problem)
@@ -133,8 +135,9 @@ def remove(enrolment: Enrolment) -> None:
 def read_csv(cohort: Cohort, data: bytes) -> list[CsvRow]:
     """Parse and check an upload for ``cohort`` without writing anything.
 
-    Returns the rows when every one of them can be imported; raises ``CsvInvalid`` with all
-    the problems otherwise. Reads the database twice, whatever the number of rows.
+    Returns the rows, each with its existing user and removed enrolment if any, when every
+    one of them can be imported; raises ``CsvInvalid`` with all the problems otherwise. Reads
+    the database at most twice, whatever the number of rows.
     """
     rows, errors = _parse(data)
     if not rows:

@@ -29,9 +29,9 @@ PROBLEM_STATUS = {
     InviteProblem.REMOVED: 410,
 }
 
-# The password is a credential of the model backend; naming it keeps login() working if
+# The password is a credential of the password backend; naming it keeps login() working if
 # another backend (SSO, say) is added to AUTHENTICATION_BACKENDS later.
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+PASSWORD_BACKEND = "courseware.auth.EmailOrUsernameBackend"
 
 
 @never_cache  # the page carries a one-time credential in its URL
@@ -52,7 +52,7 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
             except invites.InviteRefused as refused:
                 return _problem(request, refused.problem, enrolment)
             # Replaces whoever was logged in in this browser (login() flushes their session).
-            login(request, user, backend=MODEL_BACKEND)
+            login(request, user, backend=PASSWORD_BACKEND)
             return redirect(enrolment.cohort.get_absolute_url())
     else:
         form = SetPasswordForm(trainee)

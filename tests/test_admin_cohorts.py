@@ -1,0 +1,483 @@
+"""The admins' interface for cohorts: lists with counts and filters, the CSV import page with
+its permission, the enrolment actions, and instructors narrowed to their own cohorts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.models import Group, Permission, User
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from courseware.models import Cohort, Course, Enrolment
+from courseware.models.cohort import INSTRUCTORS_GROUP
+from labs.models import Cluster
+
+pytestmark = pytest.mark.django_db
+
+COHORTS = "/admin/courseware/cohort/"
+ENROLMENTS = "/admin/courseware/enrolment/"
+
+
+def staff(username: str, *permissions: str) -> User:
+    user = User.objects.create_user(username, f"{username}@lotse.example", "pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="courseware", codename__in=permissions)
+    )
+    return user
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin() -> User:
+    return User.objects.create_superuser("admin", "admin@lotse.example", "pw")
+
+
+@pytest.fixture
+def other_staff_without_permissions() -> User:
+    """Manages cohorts and enrolments, but may not import trainees."""
+    return staff(
+        "other_staff_without_permissions",
+        "view_cohort",
+        "change_cohort",
+        "view_enrolment",
+        "change_enrolment",
+    )
+
+
+@pytest.fixture
+def instructor() -> User:
+    user = User.objects.create_user("ines", "ines@lotse.example", "pw")
+    user.groups.add(Group.objects.get(name=INSTRUCTORS_GROUP))
+    return user
+
+
+def make_cohort(course: Course, slug: str, starts_in_days: int, days: int = 3) -> Cohort:
+    starts = timezone.now() + dt.timedelta(days=starts_in_days)
+    return Cohort.objects.create(
+        name=slug.replace("-", " ").title(),
+        slug=slug,
+        course=course,
+        starts_at=starts,
+        ends_at=starts + dt.timedelta(days=days),
+    )
+
+
+@pytest.fixture
+def cohort(fixture_course: Course, instructor: User) -> Cohort:
+    """Running, with two trainees enrolled and one removed."""
+    cohort = make_cohort(fixture_course, "berlin-march", starts_in_days=-1)
+    cohort.instructors.add(instructor)
+    for name in ("ada", "grace", "alan"):
+        Enrolment.objects.create(
+            cohort=cohort,
+            trainee=User.objects.create_user(name, f"{name}@example.com", first_name=name.title()),
+            state=Enrolment.State.REMOVED if name == "alan" else Enrolment.State.INVITED,
+        )
+    return cohort
+
+
+def enrolment_of(cohort: Cohort, username: str) -> Enrolment:
+    return Enrolment.objects.get(cohort=cohort, trainee__username=username)
+
+
+def upload(content: bytes, name: str = "trainees.csv") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def test_it_lists_cohorts_with_state_and_counts(admin: User, cohort: Cohort) -> None:
+    response = client_for(admin).get(COHORTS)
+
+    assert response.status_code == 200
+    assert "Berlin March" in response.text
+    assert '<td class="field-state">Running</td>' in response.text
+    assert '<td class="field-trainee_count">2</td>' in response.text
+    assert '<td class="field-instructor_count">1</td>' in response.text
+
+
+def test_it_lists_cohorts_with_a_fixed_number_of_queries(
+    admin: User, cohort: Cohort, fixture_course: Course
+) -> None:
+    client = client_for(admin)
+    with CaptureQueriesContext(connection) as one:
+        client.get(COHORTS)
+    for n in range(4):
+        make_cohort(fixture_course, f"extra-{n}", starts_in_days=30 + n).instructors.add(
+            *cohort.instructors.all()
+        )
+
+    with CaptureQueriesContext(connection) as five:
+        response = client.get(COHORTS)
+
+    assert response.text.count('class="field-trainee_count"') == 5
+    assert len(five) == len(one)
+
+
+@pytest.mark.parametrize(
+    ("state", "shown", "hidden"),
+    [
+        ("running", "Berlin March", "Hamburg May"),
+        ("upcoming", "Hamburg May", "Berlin March"),
+        ("finished", "Munich January", "Hamburg May"),
+    ],
+)
+def test_it_filters_cohorts_by_state(
+    admin: User, cohort: Cohort, fixture_course: Course, state: str, shown: str, hidden: str
+) -> None:
+    make_cohort(fixture_course, "hamburg-may", starts_in_days=60)
+    make_cohort(fixture_course, "munich-january", starts_in_days=-60)
+
+    response = client_for(admin).get(COHORTS, {"state": state})
+
+    assert response.status_code == 200
+    assert f">{shown}</a>" in response.text
+    assert f">{hidden}</a>" not in response.text
+
+
+def test_it_finds_a_cohort_by_a_trainee_address(
+    admin: User, cohort: Cohort, fixture_course: Course
+) -> None:
+    other = make_cohort(fixture_course, "hamburg-may", starts_in_days=60)
+    Enrolment.objects.create(cohort=other, trainee=User.objects.get(username="ada"))
+
+    response = client_for(admin).get(COHORTS, {"q": "grace@example"})
+
+    assert ">Berlin March</a>" in response.text
+    assert ">Hamburg May</a>" not in response.text
+    assert response.text.count('class="field-trainee_count"') == 1
+
+
+def test_it_shows_a_cohort_with_its_enrolments_and_the_import_button(
+    admin: User, cohort: Cohort
+) -> None:
+    response = client_for(admin).get(f"{COHORTS}{cohort.pk}/change/")
+
+    assert response.status_code == 200
+    for username in ("ada", "grace", "alan"):
+        assert f">{username}</a>" in response.text
+    assert f'href="{COHORTS}{cohort.pk}/import/"' in response.text
+    assert "Import trainees (CSV)" in response.text
+    assert f"{ENROLMENTS}?cohort__id__exact={cohort.pk}" in response.text
+
+
+def test_it_shows_a_cohort_with_a_fixed_number_of_queries(admin: User, cohort: Cohort) -> None:
+    client = client_for(admin)
+    client.get(f"{COHORTS}{cohort.pk}/change/")
+    with CaptureQueriesContext(connection) as three:
+        client.get(f"{COHORTS}{cohort.pk}/change/")
+    for n in range(20):
+        user = User.objects.create_user(f"trainee{n}", f"trainee{n}@example.com")
+        Enrolment.objects.create(cohort=cohort, trainee=user)
+
+    with CaptureQueriesContext(connection) as twenty_three:
+        response = client.get(f"{COHORTS}{cohort.pk}/change/")
+
+    assert all(f">trainee{n}</a>" in response.text for n in range(20))
+    assert len(twenty_three) == len(three)
+
+
+def test_it_saves_enrolment_edits_from_the_cohort_page(admin: User, cohort: Cohort) -> None:
+    mary = User.objects.create_user("mary", "mary@example.com")
+    client = client_for(admin)
+    page = client.get(f"{COHORTS}{cohort.pk}/change/")
+    existing, new = page.context["inline_admin_formsets"]
+    starts, ends = cohort.starts_at, cohort.ends_at
+    data = {
+        "name": cohort.name,
+        "slug": cohort.slug,
+        "course": cohort.course_id,
+        "starts_at_0": f"{starts:%Y-%m-%d}",
+        "starts_at_1": f"{starts:%H:%M:%S}",
+        "ends_at_0": f"{ends:%Y-%m-%d}",
+        "ends_at_1": f"{ends:%H:%M:%S}",
+        "timezone": cohort.timezone,
+        "instructors": [user.pk for user in cohort.instructors.all()],
+        "lab_profile": cohort.lab_profile,
+    }
+    for formset in (existing.formset, new.formset):
+        prefix = formset.prefix
+        data |= {
+            f"{prefix}-TOTAL_FORMS": len(formset.forms) + (1 if formset is new.formset else 0),
+            f"{prefix}-INITIAL_FORMS": len(formset.forms) if formset is existing.formset else 0,
+            f"{prefix}-MIN_NUM_FORMS": 0,
+            f"{prefix}-MAX_NUM_FORMS": 1000,
+        }
+    for index, form in enumerate(existing.formset.forms):
+        removed = form.instance.trainee.username == "ada"
+        data |= {
+            f"{existing.formset.prefix}-{index}-id": form.instance.pk,
+            f"{existing.formset.prefix}-{index}-cohort": cohort.pk,
+            f"{existing.formset.prefix}-{index}-state": "removed"
+            if removed
+            else form.instance.state,
+        }
+    data |= {
+        f"{new.formset.prefix}-0-cohort": cohort.pk,
+        f"{new.formset.prefix}-0-trainee": mary.pk,
+        f"{new.formset.prefix}-0-state": Enrolment.State.INVITED,
+    }
+
+    response = client.post(f"{COHORTS}{cohort.pk}/change/", data)
+
+    assert response.status_code == 302, response.context["errors"]
+    ada = enrolment_of(cohort, "ada")
+    assert (ada.state, ada.removed_at is not None) == (Enrolment.State.REMOVED, True)
+    assert enrolment_of(cohort, "grace").state == Enrolment.State.INVITED
+    assert enrolment_of(cohort, "mary").state == Enrolment.State.INVITED
+
+
+def test_it_hides_the_import_button_without_the_permission(
+    other_staff_without_permissions: User, cohort: Cohort
+) -> None:
+    response = client_for(other_staff_without_permissions).get(f"{COHORTS}{cohort.pk}/change/")
+
+    assert response.status_code == 200
+    assert "Import trainees (CSV)" not in response.text
+
+
+def test_it_shows_the_import_page_in_the_admin(admin: User, cohort: Cohort) -> None:
+    response = client_for(admin).get(f"{COHORTS}{cohort.pk}/import/")
+
+    assert response.status_code == 200
+    assert "<title>Import trainees into Berlin March | Django site admin</title>" in response.text
+    assert f'<a href="{COHORTS}{cohort.pk}/change/">Berlin March</a>' in response.text
+    assert "email,first_name,last_name" in response.text
+    assert 'type="file" name="file"' in response.text
+    assert 'id="id_send_invites" checked' in response.text
+
+
+def test_it_imports_a_good_file_and_invites(
+    admin: User,
+    cohort: Cohort,
+    django_capture_on_commit_callbacks: Callable,
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    data = b"email,first_name,last_name\nmary@example.com,Mary,Jackson\nALAN@example.com,Alan,T\n"
+    client = client_for(admin)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"{COHORTS}{cohort.pk}/import/", {"file": upload(data), "send_invites": "on"}
+        )
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{COHORTS}{cohort.pk}/change/"
+    assert enrolment_of(cohort, "mary@example.com").state == Enrolment.State.INVITED
+    assert enrolment_of(cohort, "alan").state == Enrolment.State.INVITED
+    assert sorted(message.to[0] for message in mailoutbox) == [
+        "alan@example.com",
+        "mary@example.com",
+    ]
+    assert LogEntry.objects.get(content_type__model="cohort").get_change_message() == (
+        "Imported 2 trainees from trainees.csv"
+    )
+    page = client.get(response["Location"])
+    assert "Imported 2 trainees and queued their invites." in page.text
+
+
+def test_it_imports_without_invites_when_unticked(
+    admin: User, cohort: Cohort, mailoutbox: list[mail.EmailMessage]
+) -> None:
+    data = b"email,first_name,last_name\nmary@example.com,Mary,Jackson\n"
+
+    response = client_for(admin).post(
+        f"{COHORTS}{cohort.pk}/import/", {"file": upload(data)}, follow=True
+    )
+
+    assert "Imported 1 trainee." in response.text
+    assert mailoutbox == []
+    assert enrolment_of(cohort, "mary@example.com").invited_at is None
+
+
+def test_it_lists_every_problem_of_a_broken_file_and_imports_nothing(
+    admin: User, cohort: Cohort
+) -> None:
+    data = (
+        b"email,first_name,last_name\n"
+        b"mary@example.com,Mary,Jackson\n"
+        b"katherine,Katherine,Johnson\n"
+        b"ada@example.com,Ada,\n"
+    )
+    users_before = User.objects.count()
+
+    response = client_for(admin).post(f"{COHORTS}{cohort.pk}/import/", {"file": upload(data)})
+
+    assert response.status_code == 200
+    assert "Nothing was imported: the file has 3 problems." in response.text
+    rows = [
+        "<tr><td>3</td><td>email</td><td>“katherine” is not a valid e-mail address.</td></tr>",
+        "<tr><td>4</td><td>email</td>"
+        "<td>ada@example.com is already enrolled in this cohort (invited).</td></tr>",
+        "<tr><td>4</td><td>last_name</td><td>The last name is missing.</td></tr>",
+    ]
+    for row in rows:
+        assert row in response.text
+    assert User.objects.count() == users_before
+    assert not Enrolment.objects.filter(trainee__email="mary@example.com").exists()
+    assert not LogEntry.objects.exists()
+
+
+def test_it_requires_a_file(admin: User, cohort: Cohort) -> None:
+    response = client_for(admin).post(f"{COHORTS}{cohort.pk}/import/", {})
+
+    assert response.status_code == 200
+    assert "This field is required." in response.text
+
+
+def test_it_forbids_the_import_without_the_permission(
+    other_staff_without_permissions: User, cohort: Cohort
+) -> None:
+    client = client_for(other_staff_without_permissions)
+    data = b"email,first_name,last_name\nmary@example.com,Mary,Jackson\n"
+
+    assert client.get(f"{COHORTS}{cohort.pk}/import/").status_code == 403
+    assert client.post(f"{COHORTS}{cohort.pk}/import/", {"file": upload(data)}).status_code == 403
+    assert not User.objects.filter(email="mary@example.com").exists()
+
+
+def test_it_forbids_the_import_without_change_permission(cohort: Cohort) -> None:
+    viewer = staff("viewer", "view_cohort", "import_trainees")
+
+    assert client_for(viewer).get(f"{COHORTS}{cohort.pk}/import/").status_code == 403
+
+
+def test_it_sends_anonymous_users_to_the_admin_login(cohort: Cohort) -> None:
+    response = Client().get(f"{COHORTS}{cohort.pk}/import/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_it_redirects_the_import_of_a_missing_cohort(admin: User) -> None:
+    response = client_for(admin).get(f"{COHORTS}9999/import/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
+def test_it_resends_invites_to_pending_trainees_only(
+    admin: User,
+    cohort: Cohort,
+    django_capture_on_commit_callbacks: Callable,
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    grace = enrolment_of(cohort, "grace")
+    grace.accepted_at = timezone.now()
+    grace.save()
+    selected = Enrolment.objects.filter(cohort=cohort).values_list("pk", flat=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(admin).post(
+            ENROLMENTS, {"action": "send_invites", "_selected_action": list(selected)}, follow=True
+        )
+
+    assert "Queued invites for 1 trainee. Skipped 2: removed or already accepted." in (
+        response.text
+    )
+    assert [message.to for message in mailoutbox] == [["ada@example.com"]]
+    assert "/invite/" in mailoutbox[0].body
+    entry = LogEntry.objects.get()
+    assert (entry.action_flag, entry.object_repr, entry.change_message) == (
+        CHANGE,
+        "ada in Berlin March",
+        "Queued a new invite",
+    )
+
+
+def test_it_removes_trainees_from_their_cohort(admin: User, cohort: Cohort) -> None:
+    selected = Enrolment.objects.filter(cohort=cohort).values_list("pk", flat=True)
+
+    response = client_for(admin).post(
+        ENROLMENTS,
+        {"action": "remove_from_cohort", "_selected_action": list(selected)},
+        follow=True,
+    )
+
+    assert "Removed 2 trainees from their cohort. Skipped 1: already removed." in response.text
+    ada = enrolment_of(cohort, "ada")
+    assert ada.state == Enrolment.State.REMOVED
+    assert ada.removed_at is not None
+    assert LogEntry.objects.filter(action_flag=CHANGE).count() == 2
+
+
+def test_it_offers_the_actions_only_with_change_permission(cohort: Cohort) -> None:
+    viewer = staff("viewer", "view_cohort", "view_enrolment")
+
+    response = client_for(viewer).get(ENROLMENTS)
+
+    assert response.status_code == 200
+    assert "Berlin March" in response.text
+    assert 'value="remove_from_cohort"' not in response.text
+    assert 'value="send_invites"' not in response.text
+
+
+def test_it_stamps_the_removal_when_the_state_is_edited(admin: User, cohort: Cohort) -> None:
+    ada = enrolment_of(cohort, "ada")
+
+    response = client_for(admin).post(
+        f"{ENROLMENTS}{ada.pk}/change/", {"state": Enrolment.State.REMOVED}
+    )
+
+    assert response.status_code == 302
+    ada.refresh_from_db()
+    assert ada.state == Enrolment.State.REMOVED
+    assert ada.removed_at is not None
+
+
+def test_it_refuses_to_enrol_an_instructor_by_hand(
+    admin: User, cohort: Cohort, instructor: User
+) -> None:
+    response = client_for(admin).post(
+        f"{ENROLMENTS}add/",
+        {"cohort": cohort.pk, "trainee": instructor.pk, "state": Enrolment.State.INVITED},
+    )
+
+    assert response.status_code == 200
+    assert "ines is an instructor of this cohort and cannot also be its trainee." in response.text
+    assert not Enrolment.objects.filter(trainee=instructor).exists()
+
+
+def test_it_shows_staff_instructors_only_their_own_cohorts(
+    cohort: Cohort, instructor: User, fixture_course: Course
+) -> None:
+    # Without view_cohort the access policy does not count them as admins.
+    instructor.is_staff = True
+    instructor.save()
+    instructor.user_permissions.set(
+        Permission.objects.filter(codename__in=["change_cohort", "change_enrolment"])
+    )
+    other = make_cohort(fixture_course, "hamburg-may", starts_in_days=60)
+    Enrolment.objects.create(cohort=other, trainee=User.objects.get(username="ada"))
+    client = client_for(instructor)
+
+    cohorts = client.get(COHORTS)
+    enrolments = client.get(ENROLMENTS)
+
+    assert ">Berlin March</a>" in cohorts.text
+    assert ">Hamburg May</a>" not in cohorts.text
+    assert client.get(f"{COHORTS}{other.pk}/change/").status_code == 302  # "does not exist"
+    assert enrolments.text.count('class="field-cohort nowrap"') == 3
+    assert "Hamburg May</td>" not in enrolments.text
+
+
+def test_it_lists_clusters_with_their_cohorts(admin: User, cohort: Cohort) -> None:
+    cohort.cluster = Cluster.objects.create(name="training-1")
+    cohort.save()
+
+    response = client_for(admin).get("/admin/labs/cluster/")
+
+    assert response.status_code == 200
+    assert ">training-1</a>" in response.text
+    assert '<td class="field-cohort_count">1</td>' in response.text
