@@ -272,6 +272,13 @@ class CohortAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        # A trainee enrolled by hand gets an invite, as one enrolled from a CSV file does.
+        added = [obj.pk for obj in formset.new_objects if isinstance(obj, Enrolment)]
+        if added:
+            queue_invites(added)
+
     def can_import(self, request: HttpRequest, cohort: Cohort | None) -> bool:
         return request.user.has_perm(IMPORT_PERMISSION) and self.has_change_permission(
             request, cohort
@@ -349,6 +356,11 @@ class EnrolmentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
         return managed_cohorts(request, super().get_queryset(request), "cohort__")
+
+    def save_model(self, request: HttpRequest, obj: Enrolment, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            queue_invites([obj.pk])
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Moving an enrolment to another person or cohort would move its progress with it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -188,7 +189,12 @@ def test_it_shows_a_cohort_with_a_fixed_number_of_queries(admin: User, cohort: C
     assert len(twenty_three) == len(three)
 
 
-def test_it_saves_enrolment_edits_from_the_cohort_page(admin: User, cohort: Cohort) -> None:
+def test_it_saves_enrolment_edits_from_the_cohort_page(
+    admin: User,
+    cohort: Cohort,
+    django_capture_on_commit_callbacks: Any,
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
     mary = User.objects.create_user("mary", "mary@example.com")
     client = client_for(admin)
     page = client.get(f"{COHORTS}{cohort.pk}/change/")
@@ -229,9 +235,11 @@ def test_it_saves_enrolment_edits_from_the_cohort_page(admin: User, cohort: Coho
         f"{new.formset.prefix}-0-state": Enrolment.State.INVITED,
     }
 
-    response = client.post(f"{COHORTS}{cohort.pk}/change/", data)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{COHORTS}{cohort.pk}/change/", data)
 
     assert response.status_code == 302, response.context["errors"]
+    assert [message.to for message in mailoutbox] == [["mary@example.com"]]
     ada = enrolment_of(cohort, "ada")
     assert (ada.state, ada.removed_at is not None) == (Enrolment.State.REMOVED, True)
     assert enrolment_of(cohort, "grace").state == Enrolment.State.INVITED
@@ -481,3 +489,22 @@ def test_it_lists_clusters_with_their_cohorts(admin: User, cohort: Cohort) -> No
     assert response.status_code == 200
     assert ">training-1</a>" in response.text
     assert '<td class="field-cohort_count">1</td>' in response.text
+
+
+def test_it_invites_a_trainee_enrolled_from_the_enrolment_form(
+    admin: User,
+    cohort: Cohort,
+    django_capture_on_commit_callbacks: Any,
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    nora = User.objects.create_user("nora", "nora@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(admin).post(
+            f"{ENROLMENTS}add/",
+            {"cohort": cohort.pk, "trainee": nora.pk, "state": Enrolment.State.INVITED},
+        )
+
+    assert response.status_code == 302
+    assert [message.to for message in mailoutbox] == [["nora@example.com"]]
+    assert enrolment_of(cohort, "nora").invited_at is not None
