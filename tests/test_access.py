@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from courseware import access
 from courseware.models import Cohort, Enrolment
+from labs.routing import websocket_urlpatterns
 from tests.conftest import People, make_user
 
 pytestmark = pytest.mark.django_db
@@ -68,6 +69,16 @@ def test_it_has_a_row_for_every_url() -> None:
     names = {name for name, _ in routes(get_resolver().url_patterns)}
 
     assert {name for name in names if not name.startswith("admin:")} == set(MATRIX)
+
+
+# Websocket routes get rows of their own (route → expected outcome per role) as they arrive.
+WEBSOCKET_MATRIX: dict[str, tuple[object, ...]] = {}
+
+
+def test_it_has_a_row_for_every_websocket_route() -> None:
+    names = {str(route.pattern) for route in websocket_urlpatterns}
+
+    assert names == set(WEBSOCKET_MATRIX)
 
 
 def client_for(people: People, role: str) -> Client:
