@@ -155,6 +155,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "courseware:home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Labs: cluster credentials are encrypted with these Fernet keys (the first encrypts).
+KUBECONFIG_ENCRYPTION_KEYS = [
+    key.strip() for key in env_secret("KUBECONFIG_ENCRYPTION_KEYS").split(",") if key.strip()
+]
+# When a cohort's labs are provisioned before its start, and torn down after its end.
+LAB_PROVISION_LEAD_HOURS = env_int("LAB_PROVISION_LEAD_HOURS", 12)
+LAB_TEARDOWN_GRACE_HOURS = env_int("LAB_TEARDOWN_GRACE_HOURS", 24)
+# How many labs of one cohort are provisioned at the same time.
+LAB_PROVISION_CONCURRENCY = env_int("LAB_PROVISION_CONCURRENCY", 8)
+# How long provisioning waits for a lab's toolbox pod to become ready.
+LAB_READY_TIMEOUT_SECONDS = env_int("LAB_READY_TIMEOUT_SECONDS", 300)
+
 # Invites: a signed link per enrolment, valid for this many days.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 14)
 

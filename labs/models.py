@@ -1,15 +1,92 @@
-"""Clusters that labs are provisioned on. Connection details (kubeconfig, in-cluster
-service account, toolbox image) arrive with the provisioning work; a cohort can already
-name its target."""
+"""Clusters and the labs on them: one lab (a namespace and what it holds) per enrolment."""
 
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
+
+from labs import secrets
+
+DEFAULT_TOOLBOX_IMAGE = "bitnami/kubectl:1.34"
 
 
 class Cluster(models.Model):
+    class Access(models.TextChoices):
+        KUBECONFIG = "kubeconfig", "Kubeconfig (a context of it)"
+        IN_CLUSTER = "in-cluster", "In-cluster service account (Lotse runs in this cluster)"
+
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    access = models.CharField(max_length=16, choices=Access.choices, default=Access.KUBECONFIG)
+    # Encrypted at rest (labs.secrets); never shown back, only its fingerprint.
+    kubeconfig_encrypted = models.TextField(blank=True, editable=False)
+    kubeconfig_fingerprint = models.CharField(max_length=24, blank=True, editable=False)
+    context = models.CharField(
+        max_length=200, blank=True, help_text="Context of the kubeconfig; empty: its current one."
+    )
+    toolbox_image = models.CharField(
+        max_length=300,
+        default=DEFAULT_TOOLBOX_IMAGE,
+        help_text="Image of each trainee's toolbox pod: kubectl and a shell, runs as non-root.",
+    )
+    ingress_namespaces = models.CharField(
+        max_length=300,
+        default="ingress-nginx",
+        blank=True,
+        help_text="Comma-separated namespaces (e.g. the ingress controller's) whose pods may "
+        "reach into labs; all other namespaces are shut out.",
+    )
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def kubeconfig(self) -> str:
+        return secrets.decrypt(self.kubeconfig_encrypted) if self.kubeconfig_encrypted else ""
+
+    def set_kubeconfig(self, text: str) -> None:
+        self.kubeconfig_encrypted = secrets.encrypt(text) if text else ""
+        self.kubeconfig_fingerprint = secrets.fingerprint(text) if text else ""
+
+    @property
+    def ingress_namespace_list(self) -> list[str]:
+        return [name.strip() for name in self.ingress_namespaces.split(",") if name.strip()]
+
+
+class Lab(models.Model):
+    """A trainee's namespace on a cluster, and how far provisioning (or teardown) got."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROVISIONING = "provisioning", "Provisioning"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        DELETING = "deleting", "Deleting"
+        DELETED = "deleted", "Deleted"
+
+    enrolment = models.OneToOneField(
+        "courseware.Enrolment", on_delete=models.CASCADE, related_name="lab"
+    )
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="labs")
+    namespace = models.CharField(max_length=63, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    step = models.CharField(max_length=100, blank=True, help_text="The last step reached.")
+    steps_done = models.PositiveSmallIntegerField(default=0)
+    steps_total = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["namespace"]
+
+    def __str__(self) -> str:
+        return self.namespace
+
+    @property
+    def progress(self) -> int:
+        """Per cent of the current run's steps done."""
+        if not self.steps_total:
+            return 100 if self.state in (self.State.READY, self.State.DELETED) else 0
+        return round(100 * self.steps_done / self.steps_total)
