@@ -29,6 +29,8 @@ from courseware.access import cohorts_managed_by, is_admin
 from courseware.enrolment import MAX_ROWS, SAMPLE_CSV, CsvInvalid, import_csv, remove
 from courseware.invites import queue_invites
 from courseware.models import Cohort, Course, Day, Enrolment, Exercise, Module, Task
+from labs import tasks as lab_tasks
+from labs.admin import confirm_then, lab_counts, progress_bar
 
 IMPORT_PERMISSION = "courseware.import_trainees"
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -214,6 +216,7 @@ class CohortAdmin(admin.ModelAdmin):
         "state",
         "trainee_count",
         "instructor_count",
+        "labs",
     ]
     list_filter = [StateFilter, "course"]
     list_select_related = ["course"]
@@ -229,9 +232,10 @@ class CohortAdmin(admin.ModelAdmin):
         "timezone",
         "instructors",
         "cluster",
-        "lab_profile",
+        ("lab_profile", "pod_security"),
     ]
     inlines = [EnrolmentInline, NewEnrolmentInline]
+    actions = ["provision_labs", "teardown_labs"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Cohort]:
         # Distinct counts: the two joins multiply each other's rows.
@@ -245,6 +249,7 @@ class CohortAdmin(admin.ModelAdmin):
                     distinct=True,
                 ),
                 instructor_count=Count("instructors", distinct=True),
+                **lab_counts(),
             )
         )
         return managed_cohorts(request, queryset)
@@ -260,6 +265,52 @@ class CohortAdmin(admin.ModelAdmin):
     @admin.display(description="Instructors", ordering="instructor_count")
     def instructor_count(self, cohort: Cohort) -> int:
         return cohort.instructor_count
+
+    @admin.display(description="Labs ready")
+    def labs(self, cohort: Cohort) -> str:
+        if not cohort.lab_count:
+            return "–"
+        return progress_bar(cohort.labs_ready, cohort.lab_count)
+
+    def has_manage_labs_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("courseware.manage_labs")
+
+    def _cohort_labs(
+        self, request: HttpRequest, queryset: QuerySet[Cohort], action: str, task: Any
+    ) -> HttpResponse | None:
+        missing = [cohort.name for cohort in queryset if cohort.cluster_id is None]
+        if missing and action == "provision_labs":
+            self.message_user(request, f"No cluster set for: {', '.join(missing)}.", messages.ERROR)
+            return None
+
+        def perform() -> str:
+            for cohort in queryset:
+                task.delay(cohort.pk)
+            return f"Queued for {queryset.count()} cohort(s)."
+
+        provisioning = action == "provision_labs"
+        return confirm_then(
+            request,
+            queryset,
+            action=action,
+            title=("Provision" if provisioning else "Tear down") + " the labs of these cohorts?",
+            consequence="Every trainee gets a lab, or the existing ones are completed."
+            if provisioning
+            else "Every lab of these cohorts is deleted, with all the trainees' work in it.",
+            objects=[
+                f"{c.name}: {c.trainee_count} trainee(s) on {c.cluster or 'no cluster'}"
+                for c in queryset
+            ],
+            perform=perform,
+        )
+
+    @admin.action(description="Provision the labs", permissions=["manage_labs"])
+    def provision_labs(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> Any:
+        return self._cohort_labs(request, queryset, "provision_labs", lab_tasks.provision_cohort)
+
+    @admin.action(description="Tear down the labs", permissions=["manage_labs"])
+    def teardown_labs(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> Any:
+        return self._cohort_labs(request, queryset, "teardown_labs", lab_tasks.teardown_cohort)
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name

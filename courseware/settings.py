@@ -107,6 +107,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "schedule-labs": {"task": "labs.tasks.schedule_labs", "schedule": 300.0},
+    "sweep-orphans": {
+        "task": "labs.tasks.sweep_orphans",
+        "schedule": 3600.0,
+        "kwargs": {"remove": env_bool("LAB_SWEEP_REMOVES_ORPHANS", False)},
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,19 +1,126 @@
-"""Clusters in the admin. Provisioning actions (which need ``courseware.manage_labs``) arrive
-with the labs work; for now admins name the clusters that cohorts point at."""
+"""Clusters and labs in the admin: credentials that are never shown back, a connection
+test, lab states with progress, and the provision / tear down / reset actions (each asks
+for confirmation and needs the ``courseware.manage_labs`` permission)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from collections.abc import Callable
+from typing import Any
 
-from labs.models import Cluster
+import yaml
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from labs import tasks
+from labs.kube import ClusterError, Kube
+from labs.models import Cluster, Lab
+
+MANAGE_LABS = "courseware.manage_labs"
+
+
+def progress_bar(done: int, total: int, label: str = "") -> str:
+    percent = round(100 * done / total) if total else 0
+    return format_html(
+        '<span class="lotse-progress" title="{}%"><progress max="100" value="{}">{}%</progress>'
+        " {}</span>",
+        percent,
+        percent,
+        percent,
+        label or f"{done}/{total}",
+    )
+
+
+def confirm_then(
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    *,
+    action: str,
+    title: str,
+    consequence: str,
+    objects: list[str],
+    perform: Callable[[], str],
+) -> HttpResponse | None:
+    """Django admin's two-step action: first a page naming what will happen, then, on
+    "Yes", the work. Returns the confirmation page, or None once done."""
+    if request.POST.get("confirmed") == "yes":
+        messages.success(request, perform())
+        return None
+    return TemplateResponse(
+        request,
+        "admin/labs/confirm_action.html",
+        {
+            "title": title,
+            "consequence": consequence,
+            "objects": objects,
+            "queryset": queryset,
+            "action": action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "opts": queryset.model._meta,
+        },
+    )
+
+
+class ClusterForm(forms.ModelForm):
+    kubeconfig_text = forms.CharField(
+        label="Kubeconfig",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Paste a kubeconfig to replace the stored one; leave empty to keep it. It is "
+        "stored encrypted and never shown again.",
+    )
+
+    class Meta:
+        model = Cluster
+        fields = ["name", "description", "access", "context", "toolbox_image", "ingress_namespaces"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        text = data.get("kubeconfig_text", "").strip()
+        if text:
+            try:
+                config = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise forms.ValidationError({"kubeconfig_text": f"Not YAML: {exc}"}) from None
+            if not isinstance(config, dict) or not config.get("contexts"):
+                raise forms.ValidationError(
+                    {"kubeconfig_text": "Not a kubeconfig: it has no contexts."}
+                )
+            names = [c.get("name") for c in config["contexts"] if isinstance(c, dict)]
+            context = data.get("context")
+            if context and context not in names:
+                raise forms.ValidationError(
+                    {
+                        "context": f"The kubeconfig has no context {context!r} (it has: "
+                        f"{', '.join(map(str, names))})."
+                    }
+                )
+        elif data.get("access") == Cluster.Access.KUBECONFIG and not (
+            self.instance.pk and self.instance.kubeconfig_encrypted
+        ):
+            raise forms.ValidationError({"kubeconfig_text": "A kubeconfig is required."})
+        return data
+
+    def save(self, commit: bool = True) -> Cluster:
+        cluster = super().save(commit=False)
+        text = self.cleaned_data.get("kubeconfig_text", "").strip()
+        if text:
+            cluster.set_kubeconfig(text)
+        if commit:
+            cluster.save()
+        return cluster
 
 
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin):
-    list_display = ["name", "description", "cohort_count"]
+    form = ClusterForm
+    list_display = ["name", "access", "context", "kubeconfig_fingerprint", "cohort_count"]
     search_fields = ["name", "description"]
+    readonly_fields = ["kubeconfig_fingerprint"]
+    actions = ["test_connection"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Cluster]:
         return super().get_queryset(request).annotate(cohort_count=Count("cohorts"))
@@ -21,3 +128,97 @@ class ClusterAdmin(admin.ModelAdmin):
     @admin.display(description="Cohorts", ordering="cohort_count")
     def cohort_count(self, cluster: Cluster) -> int:
         return cluster.cohort_count
+
+    @admin.action(description="Test the connection", permissions=["view"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
+        for cluster in queryset:
+            try:
+                version = Kube.for_cluster(cluster).server_version()
+            except ClusterError as exc:
+                self.message_user(request, f"{cluster}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{cluster}: reachable, Kubernetes {version}")
+
+
+class LabStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Lab.State.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Lab]) -> QuerySet[Lab]:
+        return queryset.filter(state=self.value()) if self.value() else queryset
+
+
+@admin.register(Lab)
+class LabAdmin(admin.ModelAdmin):
+    list_display = ["namespace", "trainee", "cohort", "state", "progress", "step", "last_error"]
+    list_filter = [LabStateFilter, "enrolment__cohort", "cluster"]
+    list_select_related = ["enrolment__trainee", "enrolment__cohort"]
+    search_fields = ["namespace", "enrolment__trainee__email"]
+    readonly_fields = [f.name for f in Lab._meta.fields]
+    actions = ["provision", "teardown", "reset"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # labs come from enrolments, through the actions
+
+    def has_manage_labs_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MANAGE_LABS)
+
+    @admin.display(description="Trainee", ordering="enrolment__trainee__email")
+    def trainee(self, lab: Lab) -> str:
+        return lab.enrolment.trainee.email or lab.enrolment.trainee.username
+
+    @admin.display(description="Cohort", ordering="enrolment__cohort__name")
+    def cohort(self, lab: Lab) -> str:
+        return lab.enrolment.cohort.name
+
+    @admin.display(description="Progress")
+    def progress(self, lab: Lab) -> str:
+        return progress_bar(lab.steps_done, lab.steps_total, f"{lab.progress}%")
+
+    def _labs_action(
+        self, request: HttpRequest, queryset: QuerySet[Lab], action: str, verb: str, task: Any
+    ) -> HttpResponse | None:
+        def perform() -> str:
+            for lab in queryset:
+                task.delay(lab.pk)
+            return f"{verb.capitalize()}: {queryset.count()} lab(s) queued."
+
+        return confirm_then(
+            request,
+            queryset,
+            action=action,
+            title=f"{verb.capitalize()} {queryset.count()} lab(s)?",
+            consequence={
+                "provision": "Missing objects are created and the labs brought to ready.",
+                "teardown": "The namespaces and everything in them are deleted.",
+                "reset": "The namespaces and everything in them are deleted and created anew; "
+                "the trainees' work is lost.",
+            }[action],
+            objects=[lab.namespace for lab in queryset],
+            perform=perform,
+        )
+
+    @admin.action(description="Provision the selected labs", permissions=["manage_labs"])
+    def provision(self, request: HttpRequest, queryset: QuerySet[Lab]) -> HttpResponse | None:
+        return self._labs_action(request, queryset, "provision", "provision", tasks.provision_lab)
+
+    @admin.action(description="Tear down the selected labs", permissions=["manage_labs"])
+    def teardown(self, request: HttpRequest, queryset: QuerySet[Lab]) -> HttpResponse | None:
+        return self._labs_action(request, queryset, "teardown", "tear down", tasks.teardown_lab)
+
+    @admin.action(description="Reset the selected labs", permissions=["manage_labs"])
+    def reset(self, request: HttpRequest, queryset: QuerySet[Lab]) -> HttpResponse | None:
+        return self._labs_action(request, queryset, "reset", "reset", tasks.reset_lab)
+
+
+def lab_counts() -> dict[str, Any]:
+    """Annotations for a cohort queryset: its labs in total and ready."""
+    return {
+        "lab_count": Count("enrolments__lab", distinct=True),
+        "labs_ready": Count(
+            "enrolments__lab", filter=Q(enrolments__lab__state=Lab.State.READY), distinct=True
+        ),
+    }

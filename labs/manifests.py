@@ -85,7 +85,12 @@ class LabSpec:
 
     @property
     def cluster_role(self) -> str:
-        return f"lotse:lab:{self.namespace}"
+        return cluster_role_name(self.namespace)
+
+
+def cluster_role_name(namespace: str) -> str:
+    """The ClusterRole (and ClusterRoleBinding) of the lab in ``namespace``."""
+    return f"lotse:lab:{namespace}"
 
 
 def _dns_part(text: str, limit: int) -> str:

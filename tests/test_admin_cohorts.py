@@ -211,6 +211,7 @@ def test_it_saves_enrolment_edits_from_the_cohort_page(
         "timezone": cohort.timezone,
         "instructors": [user.pk for user in cohort.instructors.all()],
         "lab_profile": cohort.lab_profile,
+        "pod_security": cohort.pod_security,
     }
     for formset in (existing.formset, new.formset):
         prefix = formset.prefix

@@ -37,6 +37,11 @@ class LabProfile(models.TextChoices):
     LARGE = "large", "Large"
 
 
+class PodSecurity(models.TextChoices):
+    RESTRICTED = "restricted", "Restricted"
+    BASELINE = "baseline", "Baseline"
+
+
 class CohortQuerySet(models.QuerySet["Cohort"]):
     def running(self, now: dt.datetime | None = None) -> CohortQuerySet:
         now = now or timezone.now()
@@ -85,6 +90,13 @@ class Cohort(models.Model):
     )
     lab_profile = models.CharField(
         max_length=16, choices=LabProfile.choices, default=LabProfile.MEDIUM
+    )
+    pod_security = models.CharField(
+        max_length=16,
+        choices=PodSecurity.choices,
+        default=PodSecurity.RESTRICTED,
+        help_text="Pod Security Admission level enforced in the labs. Exercises whose pods "
+        "run as root (nginx, for one) need baseline.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

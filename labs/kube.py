@@ -1,0 +1,265 @@
+"""The one module of Lotse that talks to a Kubernetes API, through the official client.
+
+``Kube`` wraps a client for one cluster with what provisioning and checks need: create or
+patch an object, read, list, delete, ask for a token, wait for a pod. Every call goes
+through ``_call``, which retries what retrying can fix (429, 5xx, timeouts, dropped
+connections) with exponential backoff and full jitter, honours ``Retry-After``, and turns
+everything else into a ``ClusterError`` carrying the API server's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import urllib3
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+
+from labs.models import Cluster
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+# Object kinds whose spec cannot be changed in place: an existing one is left as it is.
+CREATE_ONLY = {"Pod"}
+
+
+class ClusterError(Exception):
+    """A cluster call that failed: ``retryable`` says whether trying later may help."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base: float = 0.2  # seconds before the first retry, doubled each time
+    cap: float = 10.0  # longest single wait
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait(self, attempt: int, retry_after: float | None) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, self.cap)
+        else:
+            # Full jitter: many labs retrying together do not hit the server in step.
+            delay = random.uniform(0, min(self.cap, self.base * 2**attempt))
+        self.sleep(delay)
+
+
+def _api_message(exc: ApiException | DynamicApiError) -> str:
+    body = getattr(exc, "body", None)
+    try:
+        status = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        status = {}
+    return status.get("message") or getattr(exc, "reason", "") or str(exc)
+
+
+def _retry_after(exc: ApiException | DynamicApiError) -> float | None:
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Kube:
+    def __init__(self, api_client: k8s.ApiClient, *, retry: RetryPolicy | None = None):
+        self.api_client = api_client
+        self.retry = retry or RetryPolicy()
+        self._dynamic: DynamicClient | None = None
+        self._discovery = threading.Lock()  # one discovery, however many threads ask
+
+    # -- connecting ---------------------------------------------------------------------
+
+    @classmethod
+    def for_cluster(cls, cluster: Cluster, **kwargs: Any) -> Kube:
+        try:
+            if cluster.access == Cluster.Access.IN_CLUSTER:
+                configuration = k8s.Configuration()
+                k8s_config.load_incluster_config(client_configuration=configuration)
+                api_client = k8s.ApiClient(configuration)
+            else:
+                kubeconfig = yaml.safe_load(cluster.kubeconfig or "") or {}
+                if not isinstance(kubeconfig, dict) or not kubeconfig:
+                    raise ClusterError(f"cluster {cluster.name!r} has no kubeconfig")
+                api_client = k8s_config.new_client_from_config_dict(
+                    kubeconfig, context=cluster.context or None
+                )
+        except (ConfigException, yaml.YAMLError) as exc:
+            raise ClusterError(f"cluster {cluster.name!r}: {exc}") from None
+        api_client.configuration.retries = False  # retries are ours, with backoff
+        return cls(api_client, **kwargs)
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        with self._discovery:
+            if self._dynamic is None:
+                self._dynamic = self._call(lambda: DynamicClient(self.api_client), "API discovery")
+        return self._dynamic
+
+    # -- the retry loop -----------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        for attempt in range(self.retry.attempts):
+            last = attempt == self.retry.attempts - 1
+            try:
+                return fn()
+            except (ApiException, DynamicApiError) as exc:
+                status = getattr(exc, "status", None)
+                message = f"{what}: {_api_message(exc)} (HTTP {status})"
+                if status not in RETRYABLE_STATUS:
+                    raise ClusterError(message, status=status) from None
+                if last:
+                    raise ClusterError(message, status=status, retryable=True) from None
+                log.warning("%s; retrying", message)
+                self.retry.wait(attempt, _retry_after(exc))
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                message = f"{what}: cannot reach the API server ({type(exc).__name__}: {exc})"
+                if last:
+                    raise ClusterError(message, retryable=True) from None
+                log.warning("%s; retrying", message)
+                self.retry.wait(attempt, None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            raise ClusterError(f"the cluster does not serve {kind} in {api_version}") from None
+
+    # -- operations ---------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        info = self._call(lambda: k8s.VersionApi(self.api_client).get_code(), "server version")
+        return info.git_version
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        resource = self._resource(api_version, kind)
+        try:
+            return self._call(
+                lambda: resource.get(name=name, namespace=namespace).to_dict(),
+                f"read {kind} {name}",
+            )
+        except ClusterError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        resource = self._resource(api_version, kind)
+        result = self._call(
+            lambda: resource.get(namespace=namespace, label_selector=label_selector),
+            f"list {kind}",
+        )
+        return [item.to_dict() for item in result.items]
+
+    def apply(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create ``obj``, or bring an existing one to it (merge patch): safe to repeat.
+        Returns the object and whether it was created."""
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        namespace = obj["metadata"].get("namespace")
+        resource = self._resource(obj["apiVersion"], kind)
+        try:
+            created = self._call(
+                lambda: resource.create(body=obj, namespace=namespace).to_dict(),
+                f"create {kind} {name}",
+            )
+            return created, True
+        except ClusterError as exc:
+            if exc.status != 409:
+                raise
+        if kind in CREATE_ONLY:
+            existing = self.get(obj["apiVersion"], kind, name, namespace)
+            if existing is not None:
+                return existing, False
+        patched = self._call(
+            lambda: resource.patch(
+                body=obj,
+                name=name,
+                namespace=namespace,
+                content_type="application/merge-patch+json",
+            ).to_dict(),
+            f"update {kind} {name}",
+        )
+        return patched, False
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete an object; False when it was already gone."""
+        resource = self._resource(api_version, kind)
+        try:
+            self._call(
+                lambda: resource.delete(
+                    name=name, namespace=namespace, propagation_policy="Background"
+                ),
+                f"delete {kind} {name}",
+            )
+        except ClusterError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def create_token(self, namespace: str, service_account: str, seconds: int) -> str:
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": seconds},
+        }
+        core = k8s.CoreV1Api(self.api_client)
+        response = self._call(
+            lambda: core.create_namespaced_service_account_token(
+                service_account, namespace, request
+            ),
+            f"token for {namespace}/{service_account}",
+        )
+        return response.status.token
+
+    def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        *,
+        timeout: float,
+        interval: float = 1.0,
+        what: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Poll ``predicate`` until it holds; a ``ClusterError`` (retryable) after ``timeout``."""
+        deadline = clock() + timeout
+        while not predicate():
+            if clock() >= deadline:
+                raise ClusterError(f"{what}: not done after {timeout:g} s", retryable=True)
+            self.retry.sleep(interval)
+
+
+def pod_ready(pod: dict[str, Any] | None) -> bool:
+    if not pod:
+        return False
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
