@@ -105,6 +105,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker died unacknowledged goes back to the queue after this long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -172,6 +174,8 @@ LAB_PROVISION_LEAD_HOURS = env_int("LAB_PROVISION_LEAD_HOURS", 12)
 LAB_TEARDOWN_GRACE_HOURS = env_int("LAB_TEARDOWN_GRACE_HOURS", 24)
 # How many labs of one cohort are provisioned at the same time.
 LAB_PROVISION_CONCURRENCY = env_int("LAB_PROVISION_CONCURRENCY", 8)
+# How long the token in a trainee's downloaded kubeconfig lives.
+LAB_KUBECONFIG_TOKEN_SECONDS = env_int("LAB_KUBECONFIG_TOKEN_SECONDS", 8 * 3600)
 # How long provisioning waits for a lab's toolbox pod to become ready.
 LAB_READY_TIMEOUT_SECONDS = env_int("LAB_READY_TIMEOUT_SECONDS", 300)
 

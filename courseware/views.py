@@ -18,6 +18,7 @@ from courseware.access import (
 )
 from courseware.models import AgendaItem, Cohort, Course, Day, Enrolment, Exercise, Module, Task
 from labs.checks import Check
+from labs.models import Lab
 
 
 @login_required
@@ -69,6 +70,9 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
         "days": days,
         "today": cohort.today(days),
         "can_manage": can_manage_cohort(request.user, cohort),
+        "lab": Lab.objects.filter(
+            enrolment__cohort=cohort, enrolment__trainee=request.user
+        ).first(),
     }
     return render(request, "courseware/cohort.html", context)
 

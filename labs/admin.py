@@ -75,7 +75,10 @@ class ClusterForm(forms.ModelForm):
 
     class Meta:
         model = Cluster
-        fields = ["name", "description", "access", "context", "toolbox_image", "ingress_namespaces"]
+        fields = [
+            "name", "description", "access", "context", "public_server", "toolbox_image",
+            "ingress_namespaces",
+        ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

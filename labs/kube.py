@@ -9,6 +9,7 @@ everything else into a ``ClusterError`` carrying the API server's own message.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -147,6 +148,15 @@ class Kube:
             raise ClusterError(f"the cluster does not serve {kind} in {api_version}") from None
 
     # -- operations ---------------------------------------------------------------------
+
+    def server_address(self) -> tuple[str, str | None]:
+        """The API server's URL and its CA certificate (base64), as this client knows them."""
+        configuration = self.api_client.configuration
+        ca_data = None
+        if configuration.ssl_ca_cert:
+            with open(configuration.ssl_ca_cert, "rb") as handle:
+                ca_data = base64.b64encode(handle.read()).decode()
+        return configuration.host, ca_data
 
     def server_version(self) -> str:
         info = self._call(lambda: k8s.VersionApi(self.api_client).get_code(), "server version")

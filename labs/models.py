@@ -29,6 +29,11 @@ class Cluster(models.Model):
         default=DEFAULT_TOOLBOX_IMAGE,
         help_text="Image of each trainee's toolbox pod: kubectl and a shell, runs as non-root.",
     )
+    public_server = models.URLField(
+        blank=True,
+        help_text="The API server's address as trainees' laptops reach it, for the "
+        "kubeconfigs they download; empty: the address Lotse uses.",
+    )
     ingress_namespaces = models.CharField(
         max_length=300,
         default="ingress-nginx",

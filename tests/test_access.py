@@ -26,6 +26,12 @@ ROLES = ("anonymous", "trainee", "other_trainee", "instructor", "other_instructo
 MATRIX: dict[str, tuple[dict[str, str], tuple[object, ...], str]] = {
     "courseware:home": ({}, ("login", 200, 200, 200, 200, 200), "get"),
     "courseware:cohort": ({"cohort": "spring-class"}, ("login", 200, 403, 200, 403, 200), "get"),
+    # Only a trainee with a ready lab gets a kubeconfig; nobody here has one yet.
+    "courseware:kubeconfig": (
+        {"cohort": "spring-class"},
+        ("login", 404, 403, 404, 403, 404),
+        "get",
+    ),
     "courseware:agenda": ({"course": "fixture-course"}, ("login", 200, 403, 200, 403, 200), "get"),
     "courseware:slides": (
         {"course": "fixture-course", "module": "pods"},
