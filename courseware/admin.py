@@ -346,6 +346,7 @@ class CohortAdmin(admin.ModelAdmin):
             **(extra_context or {}),
             "can_import": self.can_import(request, None),
             "can_view_enrolments": request.user.has_perm("courseware.view_enrolment"),
+            "can_view_labs": request.user.has_perm("labs.view_lab"),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

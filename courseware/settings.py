@@ -8,6 +8,8 @@ Celery broker to Redis. With ``DEBUG`` off, a secret key and allowed hosts are r
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 
 import dj_database_url
@@ -169,6 +171,11 @@ LOGOUT_REDIRECT_URL = "login"
 KUBECONFIG_ENCRYPTION_KEYS = [
     key.strip() for key in env_secret("KUBECONFIG_ENCRYPTION_KEYS").split(",") if key.strip()
 ]
+if not KUBECONFIG_ENCRYPTION_KEYS and DEBUG:
+    # Development only: a key derived from the (development) secret key, so the quick
+    # start needs no extra setup. Production must set its own.
+    _digest = hashlib.sha256(f"lotse-kubeconfig:{SECRET_KEY}".encode()).digest()
+    KUBECONFIG_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(_digest).decode()]
 # When a cohort's labs are provisioned before its start, and torn down after its end.
 LAB_PROVISION_LEAD_HOURS = env_int("LAB_PROVISION_LEAD_HOURS", 12)
 LAB_TEARDOWN_GRACE_HOURS = env_int("LAB_TEARDOWN_GRACE_HOURS", 24)

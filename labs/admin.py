@@ -65,6 +65,11 @@ def confirm_then(
 
 
 class ClusterForm(forms.ModelForm):
+    public_server = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text=Cluster._meta.get_field("public_server").help_text,
+    )
     kubeconfig_text = forms.CharField(
         label="Kubeconfig",
         required=False,

@@ -23,6 +23,7 @@ import urllib3
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic import DynamicClient
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+TIMEOUT = (5, 30)  # seconds to connect, and to wait for an answer
 # Object kinds whose spec cannot be changed in place: an existing one is left as it is.
 CREATE_ONLY = {"Pod"}
 
@@ -107,7 +109,10 @@ class Kube:
                 )
         except (ConfigException, yaml.YAMLError) as exc:
             raise ClusterError(f"cluster {cluster.name!r}: {exc}") from None
-        api_client.configuration.retries = False  # retries are ours, with backoff
+        # Retries are ours (with backoff and Retry-After); urllib3 must not add its own.
+        api_client.configuration.retries = False
+        api_client.configuration.client_go_retries = False
+        api_client.rest_client = rest.RESTClientObject(api_client.configuration)
         return cls(api_client, **kwargs)
 
     @property
@@ -168,7 +173,9 @@ class Kube:
         resource = self._resource(api_version, kind)
         try:
             return self._call(
-                lambda: resource.get(name=name, namespace=namespace).to_dict(),
+                lambda: resource.get(
+                    name=name, namespace=namespace, _request_timeout=TIMEOUT
+                ).to_dict(),
                 f"read {kind} {name}",
             )
         except ClusterError as exc:
@@ -185,7 +192,9 @@ class Kube:
     ) -> list[dict[str, Any]]:
         resource = self._resource(api_version, kind)
         result = self._call(
-            lambda: resource.get(namespace=namespace, label_selector=label_selector),
+            lambda: resource.get(
+                namespace=namespace, label_selector=label_selector, _request_timeout=TIMEOUT
+            ),
             f"list {kind}",
         )
         return [item.to_dict() for item in result.items]
@@ -198,7 +207,9 @@ class Kube:
         resource = self._resource(obj["apiVersion"], kind)
         try:
             created = self._call(
-                lambda: resource.create(body=obj, namespace=namespace).to_dict(),
+                lambda: resource.create(
+                    body=obj, namespace=namespace, _request_timeout=TIMEOUT
+                ).to_dict(),
                 f"create {kind} {name}",
             )
             return created, True
@@ -215,6 +226,7 @@ class Kube:
                 name=name,
                 namespace=namespace,
                 content_type="application/merge-patch+json",
+                _request_timeout=TIMEOUT,
             ).to_dict(),
             f"update {kind} {name}",
         )
@@ -226,7 +238,10 @@ class Kube:
         try:
             self._call(
                 lambda: resource.delete(
-                    name=name, namespace=namespace, propagation_policy="Background"
+                    name=name,
+                    namespace=namespace,
+                    propagation_policy="Background",
+                    _request_timeout=TIMEOUT,
                 ),
                 f"delete {kind} {name}",
             )

@@ -173,8 +173,13 @@ def _each(
         except ClusterError as exc:
             run.failed[lab.namespace] = exc.message
         finally:
-            close_old_connections()  # this thread's database connection
+            if settings.LAB_PROVISION_CONCURRENCY > 1:
+                close_old_connections()  # the pool thread's own database connection
 
+    if settings.LAB_PROVISION_CONCURRENCY <= 1:
+        for lab in labs:
+            one(lab)
+        return run
     with ThreadPoolExecutor(max_workers=settings.LAB_PROVISION_CONCURRENCY) as pool:
         list(pool.map(one, labs))
     return run

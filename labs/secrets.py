@@ -2,13 +2,11 @@
 
 Keys come from ``KUBECONFIG_ENCRYPTION_KEYS`` (or ``..._FILE``): comma-separated Fernet
 keys, the first used to encrypt and all tried to decrypt, so a key can be rotated by
-putting a new one in front. In development (``DEBUG``) a key is derived from the secret
-key when none is set, so that the quick start needs no extra setup.
+putting a new one in front. (In development the settings derive one from the secret key.)
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -23,14 +21,11 @@ class SecretUnreadable(Exception):
 def _fernet() -> MultiFernet:
     keys = settings.KUBECONFIG_ENCRYPTION_KEYS
     if not keys:
-        if not settings.DEBUG:
-            raise ImproperlyConfigured(
-                "KUBECONFIG_ENCRYPTION_KEYS is not set: generate one with "
-                "`python -c 'from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())'`"
-            )
-        digest = hashlib.sha256(f"lotse-kubeconfig:{settings.SECRET_KEY}".encode()).digest()
-        keys = [base64.urlsafe_b64encode(digest).decode()]
+        raise ImproperlyConfigured(
+            "KUBECONFIG_ENCRYPTION_KEYS is not set: generate one with "
+            "`python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`"
+        )
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except ValueError:

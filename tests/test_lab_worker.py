@@ -47,8 +47,17 @@ def queue() -> Iterator[str]:
     name = f"lotse-test-{uuid.uuid4().hex[:8]}"
     saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
     app.conf.update(broker_url=redis_url(), task_always_eager=False)
+    forget_connections()
     yield name
     app.conf.update(saved)
+    forget_connections()
+
+
+def forget_connections() -> None:
+    """Celery keeps its producer pool once made, on whatever broker was set then."""
+    app.pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def start_worker(queue: str, db_url: str) -> subprocess.Popen[bytes]:
@@ -79,7 +88,7 @@ def test_it_finishes_a_lab_whose_worker_was_killed(cohort: Cohort, queue: str) -
         first = start_worker(queue, db_url)
         try:
             tasks.provision_lab.apply_async(args=[lab.pk], queue=queue)
-            wait_for(lambda: Lab.objects.get(pk=lab.pk).steps_done >= 3, 60, "three steps done")
+            wait_for(lambda: Lab.objects.get(pk=lab.pk).steps_done >= 3, 120, "three steps done")
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)

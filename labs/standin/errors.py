@@ -31,7 +31,9 @@ REASONS = {
     504: "Timeout",
 }
 
-_MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
+_MODIFIED = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
 
 
 def status_body(code: int, message: str, reason: str, details: dict | None = None) -> dict:
@@ -89,8 +91,9 @@ class ApiError(Exception):
 
     @classmethod
     def not_found(cls, resource: Resource, name: str) -> ApiError:
-        return cls(404, f'{resource.qualified} "{name}" not found',
-                   details=_details(resource, name))
+        return cls(
+            404, f'{resource.qualified} "{name}" not found', details=_details(resource, name)
+        )
 
     @classmethod
     def no_route(cls) -> ApiError:
@@ -98,13 +101,20 @@ class ApiError(Exception):
 
     @classmethod
     def already_exists(cls, resource: Resource, name: str) -> ApiError:
-        return cls(409, f'{resource.qualified} "{name}" already exists',
-                   reason="AlreadyExists", details=_details(resource, name))
+        return cls(
+            409,
+            f'{resource.qualified} "{name}" already exists',
+            reason="AlreadyExists",
+            details=_details(resource, name),
+        )
 
     @classmethod
     def conflict(cls, resource: Resource, name: str, why: str = _MODIFIED) -> ApiError:
-        return cls(409, f'Operation cannot be fulfilled on {resource.qualified} "{name}": {why}',
-                   details=_details(resource, name))
+        return cls(
+            409,
+            f'Operation cannot be fulfilled on {resource.qualified} "{name}": {why}',
+            details=_details(resource, name),
+        )
 
     @classmethod
     def invalid(cls, resource: Resource, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
@@ -112,15 +122,23 @@ class ApiError(Exception):
         "FieldValueRequired", "Required value: name or generateName is required")."""
         shown = [f"{field}: {message}" for field, _, message in causes]
         summary = shown[0] if len(shown) == 1 else f"[{', '.join(shown)}]"
-        found = [{"reason": reason, "message": message, "field": field}
-                 for field, reason, message in causes]
-        return cls(422, f'{resource.kind} "{name}" is invalid: {summary}',
-                   details=_details(resource, name, kind=resource.kind, causes=found))
+        found = [
+            {"reason": reason, "message": message, "field": field}
+            for field, reason, message in causes
+        ]
+        return cls(
+            422,
+            f'{resource.kind} "{name}" is invalid: {summary}',
+            details=_details(resource, name, kind=resource.kind, causes=found),
+        )
 
     @classmethod
     def forbidden(cls, resource: Resource, name: str, why: str, **extra: object) -> ApiError:
-        return cls(403, f'{resource.qualified} "{name}" is forbidden: {why}',
-                   details=_details(resource, name, **extra))
+        return cls(
+            403,
+            f'{resource.qualified} "{name}" is forbidden: {why}',
+            details=_details(resource, name, **extra),
+        )
 
     @classmethod
     def bad_request(cls, message: str) -> ApiError:
@@ -128,8 +146,9 @@ class ApiError(Exception):
 
     @classmethod
     def method_not_allowed(cls) -> ApiError:
-        return cls(405, "the server does not allow this method on the requested resource",
-                   details={})
+        return cls(
+            405, "the server does not allow this method on the requested resource", details={}
+        )
 
     @classmethod
     def expired(cls, message: str) -> ApiError:

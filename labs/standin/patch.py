@@ -98,7 +98,9 @@ def _merge_list(field: str, old: list, new: list) -> list:
         return [copy.deepcopy(item) for item in new if not _is_directive(item)]
     merged: list[Any] = list(old)
     for item in new:
-        position = next((i for i, o in enumerate(merged) if o and o.get(key) == item.get(key)), None)
+        position = next(
+            (i for i, o in enumerate(merged) if o and o.get(key) == item.get(key)), None
+        )
         if item.get("$patch") == "delete":
             if position is not None:
                 merged[position] = None

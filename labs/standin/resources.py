@@ -19,6 +19,7 @@ __all__ = [
     "api_versions",
     "by_kind",
     "by_path",
+    "known",
     "namespaced_resources",
 ]
 
@@ -150,6 +151,11 @@ for _resource in RESOURCES:
 
 def by_path(group: str, version: str, plural: str) -> Resource | None:
     return _BY_PATH.get((group, version), {}).get(plural)
+
+
+def known(group: str, version: str, plural: str) -> Resource:
+    """A resource this module defines, for code that names one by hand."""
+    return _BY_PATH[(group, version)][plural]
 
 
 def by_kind(api_version: str, kind: str) -> Resource | None:

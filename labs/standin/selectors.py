@@ -139,7 +139,7 @@ def parse_fields(text: str, resource: Resource) -> Test | None:
             raise ApiError.bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         field, operator, value = match.groups()
         if field not in allowed:
-            raise ApiError.bad_request(f'field label not supported: {field}')
+            raise ApiError.bad_request(f"field label not supported: {field}")
         negate = operator == "!="
         tests.append(lambda obj, f=field, v=value, n=negate: (_field_value(obj, f) == v) != n)
     return lambda obj: all(test(obj) for test in tests)

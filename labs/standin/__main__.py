@@ -1,0 +1,71 @@
+"""``python -m labs.standin``: run the Kubernetes API stand-in in the foreground as a
+clearly labelled simulated cluster, with a kubeconfig file for kubectl and the app."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+import yaml
+
+from labs.standin.cluster import KubeStandIn
+
+_BANNER = """\
+==============================================================================
+  SIMULATED CLUSTER - this is NOT a real Kubernetes cluster
+  Lotse's Kubernetes API stand-in is listening on {url}
+  Objects live in memory and vanish when it stops. No containers run: pods
+  {pods}; exec answers from a stand-in shell.
+  kubeconfig: {path}
+      export KUBECONFIG={path}
+  Stop with Ctrl-C.
+=============================================================================="""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m labs.standin",
+        description="Run a SIMULATED Kubernetes API server (Lotse's stand-in) in the foreground.",
+    )
+    parser.add_argument("--port", type=int, default=8001, help="port to listen on (8001)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument(
+        "--auto-ready",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="report new pods Running and Ready after SECONDS (default: they stay Pending)",
+    )
+    parser.add_argument("--kubeconfig", type=Path, default=None, help="where to write it")
+    parser.add_argument("--namespace", default=None, help="the kubeconfig's default namespace")
+    args = parser.parse_args(argv)
+
+    standin = KubeStandIn(auto_ready_after=args.auto_ready)
+    standin.log_requests = False
+    standin.start(port=args.port, host=args.host)
+    path = args.kubeconfig or Path(tempfile.gettempdir()) / f"lotse-standin-{args.port}.kubeconfig"
+    path.write_text(yaml.safe_dump(standin.kubeconfig(args.namespace), sort_keys=False))
+    os.chmod(path, 0o600)
+    if args.auto_ready is None:
+        pods = "stay Pending until something sets their status"
+    else:
+        pods = f"turn Running and Ready {args.auto_ready:g} s after they are created"
+    print(_BANNER.format(url=standin.url, path=path, pods=pods), flush=True)
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        standin.stop()
+        print("Simulated cluster stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""`KubeStandIn`: a simulated Kubernetes API server for tests, benchmarks and development.
+
+It serves the real Kubernetes HTTP API (JSON) on 127.0.0.1 from an aiohttp loop in a daemon
+thread, so the official `kubernetes` client, its `DynamicClient`, `Watch` and `stream` (exec)
+talk to it unchanged. Tests read and write its objects directly, inject faults, and read the
+log of served requests. Nothing runs in it: pods are records, exec answers from a handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import kubernetes
+from aiohttp import web
+
+from labs.standin.controllers import Controllers
+from labs.standin.errors import ApiError
+from labs.standin.exec import ExecSession, echo_shell
+from labs.standin.faults import Fault, Faults
+from labs.standin.patch import merge_patch
+from labs.standin.resources import Resource, by_kind
+from labs.standin.server import build_app
+from labs.standin.store import Store
+
+__all__ = ["KubeStandIn"]
+
+log = logging.getLogger(__name__)
+
+ExecHandler = Callable[[dict, list[str], ExecSession], Awaitable[int]]
+
+
+def _resource(api_version: str, kind: str) -> Resource:
+    resource = by_kind(api_version, kind)
+    if resource is None or not resource.stored:
+        raise ValueError(f"the stand-in does not serve {kind} in {api_version}")
+    return resource
+
+
+class KubeStandIn:
+    """A Kubernetes API stand-in; ``with KubeStandIn().start() as k: ...``.
+
+    ``auto_ready_after``: seconds after which a new pod is Running and Ready (0 at once), as a
+    kubelet would report it; None leaves pods Pending until a test sets their status.
+    ``history``: how many events watches can catch up on; older versions get 410 Expired.
+
+    Hooks a test may replace: ``exec_handler(pod, command, session) -> exit code`` (a
+    coroutine, see `labs.standin.exec`), ``log_handler(pod, container) -> text`` for
+    ``pods/log``, ``access_review(spec, bearer_token) -> allowed`` for SelfSubjectAccessReviews.
+    ``tokens`` maps every token issued by a TokenRequest to (namespace, service account);
+    ``requests`` lists (method, path, status) of every request served, in order.
+    """
+
+    def __init__(self, *, auto_ready_after: float | None = None, history: int = 1000) -> None:
+        self.store = Store(history=history)
+        self.faults = Faults()
+        self.controllers = Controllers(self.store, self._later, auto_ready_after)
+        self.exec_handler: ExecHandler = echo_shell
+        self.log_handler: Callable[[dict, str], str] = lambda pod, container: ""
+        self.access_review: Callable[[dict, str], bool] = lambda spec, token: True
+        self.tokens: dict[str, tuple[str, str]] = {}
+        self.requests: list[tuple[str, str, int]] = []
+        # A long-running simulated cluster turns this off so the log does not grow forever.
+        self.log_requests = True
+        self.url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.controllers.seed()
+
+    # -- settings -------------------------------------------------------------------------
+
+    @property
+    def auto_ready_after(self) -> float | None:
+        return self.controllers.auto_ready_after
+
+    @auto_ready_after.setter
+    def auto_ready_after(self, seconds: float | None) -> None:
+        self.controllers.auto_ready_after = seconds
+
+    @property
+    def namespace_deletion_delay(self) -> float:
+        """Seconds a deleted namespace stays Terminating before its contents go (default 0)."""
+        return self.controllers.namespace_deletion_delay
+
+    @namespace_deletion_delay.setter
+    def namespace_deletion_delay(self, seconds: float) -> None:
+        self.controllers.namespace_deletion_delay = seconds
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> KubeStandIn:
+        """Serve on ``host:port`` (a free port by default) from a daemon thread."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        self.url = f"http://{host}:{sock.getsockname()[1]}"
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, args=(sock, ready), name="kube-standin", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the Kubernetes API stand-in did not start")
+        return self
+
+    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        runner = web.AppRunner(build_app(self), access_log=None, shutdown_timeout=0.2)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.SockSite(runner, sock).start())
+        self._loop = loop
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            self._loop = None
+            loop.run_until_complete(runner.cleanup())
+            # Open watches and exec sessions outlive the runner's grace period: end them here
+            # rather than let the loop close on pending tasks.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(10)
+        self._thread = None
+
+    def __enter__(self) -> KubeStandIn:
+        return self if self._thread else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _later(self, delay: float, function: Callable[..., None], *args: Any) -> None:
+        """Run ``function`` on the server's loop after ``delay`` seconds (at once when no
+        loop runs, so that objects put before `start` still settle)."""
+
+        def guarded() -> None:
+            try:
+                function(*args)
+            except Exception:
+                log.exception("Kubernetes API stand-in: a controller failed")
+
+        loop = self._loop
+        if loop is None:
+            guarded()
+        else:
+            loop.call_soon_threadsafe(loop.call_later, delay, guarded)
+
+    # -- clients --------------------------------------------------------------------------
+
+    def kubeconfig(self, namespace: str | None = None, token: str = "standin-token") -> dict:
+        """A kubeconfig for this stand-in: plain HTTP, a bearer token, one context."""
+        context: dict[str, str] = {"cluster": "lotse-standin", "user": "lotse-standin"}
+        if namespace:
+            context["namespace"] = namespace
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "lotse-standin",
+                    "cluster": {"server": self.url, "insecure-skip-tls-verify": True},
+                }
+            ],
+            "users": [{"name": "lotse-standin", "user": {"token": token}}],
+            "contexts": [{"name": "lotse-standin-simulated", "context": context}],
+            "current-context": "lotse-standin-simulated",
+            "preferences": {},
+        }
+
+    def api_client(self, namespace: str | None = None) -> kubernetes.client.ApiClient:
+        return kubernetes.config.new_client_from_config_dict(self.kubeconfig(namespace))
+
+    # -- objects, for tests ---------------------------------------------------------------
+
+    def put(self, obj: dict) -> dict:
+        """Create or replace ``obj`` as the server would, keeping a ``status`` it carries.
+
+        A namespaced object without a namespace goes to "default". Raises `ApiError`."""
+        resource = _resource(obj.get("apiVersion", ""), obj.get("kind", ""))
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        namespace = meta.setdefault("namespace", "default") if resource.namespaced else None
+        with self.store.lock:
+            if meta.get("name") and self.store.get(resource, namespace, meta["name"]):
+                stored = self.store.replace(resource, namespace, meta["name"], obj)
+                if "status" in obj and resource.status:
+                    status = obj["status"]
+                    stored = self.store.mutate(
+                        resource, namespace, meta["name"], lambda o: o.update(status=status)
+                    )
+            else:
+                stored = self.store.create(resource, obj, keep_status=True)
+        return copy.deepcopy(stored)
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict | None:
+        found = self.store.get(_resource(api_version, kind), namespace, name)
+        return copy.deepcopy(found) if found is not None else None
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict]:
+        items, _ = self.store.list(_resource(api_version, kind), namespace)
+        return copy.deepcopy(items)
+
+    def set_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: dict
+    ) -> dict:
+        """Merge ``status`` into the object's status (JSON merge: null deletes a field)."""
+        resource = _resource(api_version, kind)
+
+        def merge(obj: dict) -> None:
+            obj["status"] = merge_patch(obj.get("status") or {}, status)
+
+        return copy.deepcopy(self.store.mutate(resource, namespace, name, merge))
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
+        """Delete as the server would; a namespace goes Terminating, then away."""
+        resource = _resource(api_version, kind)
+        if resource.key == ("", "namespaces"):
+            if self.store.get(resource, None, name) is None:
+                raise ApiError.not_found(resource, name)
+            self.controllers.delete_namespace(name)
+        else:
+            self.store.delete(resource, namespace, name)
+
+    # -- faults and the request log -------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: int | None = None,
+        message: str = "",
+    ) -> None:
+        """Answer the next ``times`` matching requests with a Status of code ``status``.
+
+        ``method`` is a regex matched against the whole method; ``path`` is searched in the
+        request path. ``retry_after`` adds the Retry-After header (and retryAfterSeconds)."""
+        fault = Fault("fail", method, path, times, status, retry_after, message)
+        self.faults.add(fault)
+
+    def delay(self, seconds: float, path: str = ".*", method: str = ".*") -> None:
+        """Add ``seconds`` of latency to every matching request, until `clear_faults`."""
+        self.faults.add(Fault("delay", method, path, times=None, seconds=seconds))
+
+    def drop(self, method: str, path: str, *, times: int = 1) -> None:
+        """Close the connection of the next ``times`` matching requests without an answer."""
+        self.faults.add(Fault("drop", method, path, times))
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def record(self, method: str, path: str, status: int) -> None:
+        if self.log_requests:
+            self.requests.append((method, path, status))
+
+    def reset_requests(self) -> None:
+        self.requests.clear()

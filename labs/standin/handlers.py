@@ -1,0 +1,311 @@
+"""The verbs on resources: create, get, list, update, patch, delete, deletecollection.
+
+Each handler takes the parsed `Target` and answers with the object, a list or a Status, as
+kube-apiserver does; failures are raised as `ApiError` and rendered by the middleware.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from labs.standin.errors import ApiError
+from labs.standin.messages import dry_run, flag, get_or_404, read_body, respond
+from labs.standin.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from labs.standin.resources import Resource, known
+from labs.standin.selectors import ObjectFilter
+from labs.standin.store import timestamp
+from labs.standin.watch import serve_watch
+
+if TYPE_CHECKING:
+    from labs.standin.cluster import KubeStandIn
+    from labs.standin.server import Target
+
+__all__ = ["apply_patch", "patch", "read_object", "serve"]
+
+NAMESPACES = known("", "v1", "namespaces")
+APPLY = "application/apply-patch+yaml"
+_PATCHES = {
+    "application/merge-patch+json": merge_patch,
+    "application/strategic-merge-patch+json": strategic_merge_patch,
+    "application/json-patch+json": json_patch,
+    APPLY: strategic_merge_patch,  # server-side apply, approximated as a strategic merge
+}
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+async def read_object(request: web.Request, resource: Resource) -> dict:
+    body = await read_body(request)
+    if not isinstance(body, dict):
+        raise ApiError.bad_request(f"the body of the request is not a {resource.kind} object")
+    api_version, kind = body.get("apiVersion"), body.get("kind")
+    # A real server decodes first (so a wrong kind fails first) and then checks the version.
+    if kind and kind != resource.kind:
+        version = (api_version or "").rpartition("/")[2]
+        raise ApiError.bad_request(
+            f'{kind} in version "{version}" cannot be handled as a {resource.kind}: '
+            f"converting ({kind}) to ({resource.kind}): unknown conversion"
+        )
+    if api_version and api_version != resource.api_version:
+        raise ApiError.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API "
+            f"version ({resource.api_version})"
+        )
+    if not isinstance(body.get("metadata", {}), dict):
+        raise ApiError.bad_request("metadata must be an object")
+    return body
+
+
+def _check_namespace(target: Target, body: dict) -> None:
+    given = (body.get("metadata") or {}).get("namespace")
+    if target.resource.namespaced and given and given != target.namespace:
+        raise ApiError.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+
+
+def apply_patch(content_type: str, document: dict, patch: Any) -> dict:
+    function = _PATCHES.get(content_type)
+    if function is None:
+        accepted = ", ".join(_PATCHES)
+        raise ApiError(
+            415,
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{accepted}",
+        )
+    try:
+        patched = function(document, patch)
+    except PatchError as error:
+        raise ApiError(422, str(error)) from None
+    if not isinstance(patched, dict):
+        raise ApiError(422, "the patch does not leave an object")
+    return patched
+
+
+async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> web.StreamResponse:
+    method, resource = request.method, target.resource
+    verb = _VERBS.get(method, "")
+    if target.name is None:
+        verb = {"get": "list", "delete": "deletecollection"}.get(verb, verb)
+        if verb == "list" and (target.watch or flag(request.query.get("watch"))):
+            verb = "watch"
+    if verb not in resource.verbs or (target.watch and verb != "watch"):
+        raise ApiError.method_not_allowed()
+    if verb == "create" and resource.namespaced and target.namespace is None:
+        raise ApiError.method_not_allowed()
+    if verb == "watch":
+        return await serve_watch(cluster, request, target, _filter(request, resource))
+    if verb == "list":
+        return _list(cluster, request, target)
+    if verb == "create":
+        return await _create(cluster, request, target)
+    if verb == "deletecollection":
+        return await _delete_collection(cluster, request, target)
+    assert target.name is not None
+    if verb == "get":
+        return respond(get_or_404(cluster, target))
+    if verb == "update":
+        body = await read_object(request, resource)
+        _check_namespace(target, body)
+        store = cluster.store
+        return respond(
+            store.replace(resource, target.namespace, target.name, body, dry_run=dry_run(request))
+        )
+    if verb == "patch":
+        return await patch(cluster, request, target)
+    return await _delete(cluster, request, target)
+
+
+def _filter(request: web.Request, resource: Resource) -> ObjectFilter:
+    query = request.query
+    return ObjectFilter.parse(
+        query.get("labelSelector", ""), query.get("fieldSelector", ""), resource
+    )
+
+
+def _list(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
+    resource = target.resource
+    chosen = _filter(request, resource)
+    items, revision = cluster.store.list(resource, target.namespace)
+    items = [obj for obj in items if chosen.matches(obj)]
+    metadata: dict[str, Any] = {"resourceVersion": str(revision)}
+    if token := request.query.get("continue"):
+        try:
+            after = json.loads(base64.urlsafe_b64decode(token))
+        except ValueError:
+            raise ApiError.bad_request("continue key is not valid") from None
+        items = [obj for obj in items if _position(obj) > after]
+    limit = int(request.query.get("limit") or 0)
+    if 0 < limit < len(items):
+        last = json.dumps(_position(items[limit - 1])).encode()
+        metadata["continue"] = base64.urlsafe_b64encode(last).decode()
+        metadata["remainingItemCount"] = len(items) - limit
+        items = items[:limit]
+    kind, api_version = resource.list_kind, resource.api_version
+    return respond({"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": items})
+
+
+def _position(obj: dict) -> list[str]:
+    return [obj["metadata"].get("namespace", ""), obj["metadata"]["name"]]
+
+
+async def _create(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
+    resource = target.resource
+    body = await read_object(request, resource)
+    if not resource.stored:
+        return _review(cluster, request, resource, body)
+    _check_namespace(target, body)
+    body.setdefault("metadata", {})
+    if resource.namespaced:
+        body["metadata"]["namespace"] = target.namespace
+    return respond(cluster.store.create(resource, body, dry_run=dry_run(request)), 201)
+
+
+def _review(
+    cluster: KubeStandIn, request: web.Request, resource: Resource, body: dict
+) -> web.Response:
+    spec = body.get("spec") or {}
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    allowed = bool(cluster.access_review(spec, token))
+    review = {
+        "kind": resource.kind,
+        "apiVersion": resource.api_version,
+        "metadata": {"creationTimestamp": None},
+        "spec": spec,
+        "status": {"allowed": allowed},
+    }
+    return respond(review, 201)
+
+
+async def patch(
+    cluster: KubeStandIn, request: web.Request, target: Target, subresource: str | None = None
+) -> web.Response:
+    assert target.name is not None
+    resource, content_type = target.resource, request.content_type
+    body = await read_body(request)
+    store = cluster.store
+    with store.lock:
+        current = store.get(resource, target.namespace, target.name)
+        if current is None and content_type == APPLY and subresource is None:
+            return _apply_create(cluster, request, target, body)
+        if current is None:
+            raise ApiError.not_found(resource, target.name)
+        patched = apply_patch(content_type, current, body)
+        _check_namespace(target, patched)
+        result = store.replace(
+            resource,
+            target.namespace,
+            target.name,
+            patched,
+            subresource=subresource,
+            dry_run=dry_run(request),
+        )
+    return respond(result)
+
+
+def _apply_create(
+    cluster: KubeStandIn, request: web.Request, target: Target, body: Any
+) -> web.Response:
+    if not request.query.get("fieldManager"):
+        raise ApiError(
+            422,
+            'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+            "is required for apply patch",
+        )
+    if not isinstance(body, dict):
+        raise ApiError.bad_request("the body of an apply patch must be an object")
+    _check_namespace(target, body)
+    metadata = body.setdefault("metadata", {})
+    metadata.setdefault("name", target.name)
+    if target.resource.namespaced:
+        metadata["namespace"] = target.namespace
+    created = cluster.store.create(target.resource, body, dry_run=dry_run(request))
+    return respond(created, 201)
+
+
+async def _delete_options(request: web.Request) -> dict:
+    raw = await request.read()
+    options = json.loads(raw) if raw.strip() else {}
+    if not isinstance(options, dict):
+        raise ApiError.bad_request("the body of a delete must be DeleteOptions")
+    if "gracePeriodSeconds" in request.query:
+        options["gracePeriodSeconds"] = int(request.query["gracePeriodSeconds"])
+    if dry_run(request):
+        options["dryRun"] = ["All"]
+    return options
+
+
+def _remove(
+    cluster: KubeStandIn, resource: Resource, namespace: str | None, name: str, options: dict
+) -> dict:
+    store, dry = cluster.store, "All" in (options.get("dryRun") or [])
+    if resource is NAMESPACES and not dry:
+        if store.get(resource, "", name) is None:
+            raise ApiError.not_found(resource, name)
+        return cluster.controllers.delete_namespace(name)
+    stamp = None
+    if resource.key == ("", "pods"):
+        # Pods are deleted gracefully: the answer and the DELETED event carry the grace period.
+        current = store.get(resource, namespace, name) or {}
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = (current.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        stamp = {"deletionTimestamp": timestamp(), "deletionGracePeriodSeconds": grace}
+    preconditions = options.get("preconditions")
+    return store.delete(
+        resource, namespace, name, dry_run=dry, preconditions=preconditions, stamp=stamp
+    )
+
+
+def _success(resource: Resource, obj: dict) -> dict:
+    details = {
+        "name": obj["metadata"]["name"],
+        "group": resource.group,
+        "kind": resource.plural,
+        "uid": obj["metadata"].get("uid"),
+    }
+    if not resource.group:
+        del details["group"]
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
+
+
+async def _delete(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
+    assert target.name is not None
+    options = await _delete_options(request)
+    deleted = _remove(cluster, target.resource, target.namespace, target.name, options)
+    return respond(
+        deleted if target.resource.returns_deleted else _success(target.resource, deleted)
+    )
+
+
+async def _delete_collection(
+    cluster: KubeStandIn, request: web.Request, target: Target
+) -> web.Response:
+    resource = target.resource
+    options = await _delete_options(request)
+    chosen = _filter(request, resource)
+    with cluster.store.lock:
+        items, _ = cluster.store.list(resource, target.namespace)
+        deleted = [
+            _remove(cluster, resource, target.namespace, obj["metadata"]["name"], options)
+            for obj in items
+            if chosen.matches(obj)
+        ]
+        revision = cluster.store.revision
+    metadata = {"resourceVersion": str(revision)}
+    body = {
+        "kind": resource.list_kind,
+        "apiVersion": resource.api_version,
+        "metadata": metadata,
+        "items": deleted,
+    }
+    return respond(body)

@@ -1,0 +1,307 @@
+"""The objects of the simulated cluster, their resourceVersions and the watch history.
+
+Stored objects are never changed in place: every write stores a new dict, so readers may
+serialise what they got without copying and without the lock. One global counter gives every
+write its resourceVersion, as etcd's revision does. The history of events is capped; a watch
+that asks for a revision older than the history gets 410 Expired, as from a compacted etcd.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from labs.standin.errors import ApiError
+from labs.standin.resources import Resource, known
+from labs.standin.validation import apply_defaults, check_pod_update, generate_name, validate
+
+__all__ = ["Event", "Store", "timestamp"]
+
+NAMESPACES = known("", "v1", "namespaces")
+SERVICE_ACCOUNTS = known("", "v1", "serviceaccounts")
+# Metadata that only the server sets; an update keeps the stored values.
+_SERVER_FIELDS = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "namespace")
+
+
+def timestamp(when: datetime | None = None) -> str:
+    return (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change, as a watch reports it. ``previous`` lets a filtered watch turn a change that
+    moves an object into or out of its selection into ADDED or DELETED, as the server does."""
+
+    revision: int
+    type: str
+    resource: Resource
+    object: dict
+    previous: dict | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.object["metadata"].get("namespace", "")
+
+
+Listener = Callable[[Event], None]
+
+
+def _shape(resource: Resource, obj: dict) -> dict:
+    # kind, apiVersion and metadata first, as the server writes them.
+    rest = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata")}
+    head = {"kind": resource.kind, "apiVersion": resource.api_version}
+    return {**head, "metadata": obj["metadata"], **rest}
+
+
+def _content(obj: dict) -> dict:
+    return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata", "status")}
+
+
+def _same(a: dict, b: dict) -> bool:
+    def strip(obj: dict) -> dict:
+        meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+        return {**obj, "metadata": meta}
+
+    return strip(a) == strip(b)
+
+
+class Store:
+    """All objects, keyed by resource, namespace ("" when cluster-scoped) and name.
+
+    Thread-safe: the HTTP server's loop and the tests' thread both write. Listeners (watches)
+    and hooks (controllers) are called under the lock and must not block.
+    """
+
+    def __init__(self, history: int = 1000) -> None:
+        self.lock = threading.RLock()
+        self._objects: dict[tuple[str, str], dict[str, dict[str, dict]]] = {}
+        self._revision = 0
+        self._history: deque[Event] = deque(maxlen=max(1, history))
+        self._compacted = 0
+        self._listeners: dict[tuple[str, str], list[Listener]] = {}
+        self.hooks: list[Listener] = []
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> dict | None:
+        return self._objects.get(resource.key, {}).get(namespace or "", {}).get(name)
+
+    def list(self, resource: Resource, namespace: str | None = None) -> tuple[list[dict], int]:
+        """Objects sorted by namespace and name (as etcd keys sort), and the revision."""
+        with self.lock:
+            buckets = self._objects.get(resource.key, {})
+            chosen = [namespace] if namespace is not None else sorted(buckets)
+            items = [obj for ns in chosen for _, obj in sorted(buckets.get(ns, {}).items())]
+            return items, self._revision
+
+    def create(
+        self, resource: Resource, obj: dict, *, dry_run: bool = False, keep_status: bool = False
+    ) -> dict:
+        """POST semantics: validate, check the namespace, fill the server's fields and defaults.
+        ``keep_status`` stores the given status too (tests' `put`); a server would drop it."""
+        with self.lock:
+            obj = copy.deepcopy(obj)
+            meta = obj["metadata"] = dict(obj.get("metadata") or {})
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = generate_name(meta["generateName"])
+            namespace = meta.pop("namespace", None) or ""
+            if not resource.namespaced:
+                namespace = ""
+            validate(resource, obj)
+            name = meta["name"]
+            if resource.namespaced:
+                self._check_namespace(resource, name, namespace)
+                meta["namespace"] = namespace
+            if self.get(resource, namespace, name) is not None:
+                raise ApiError.already_exists(resource, name)
+            for field in (*_SERVER_FIELDS, "resourceVersion"):
+                if field != "namespace":
+                    meta.pop(field, None)
+            meta.update(uid=str(uuid.uuid4()), creationTimestamp=timestamp(), generation=1)
+            status = obj.pop("status", None)
+            if not resource.status and status is not None:
+                obj["status"] = status
+            apply_defaults(resource, obj, created=True)
+            if keep_status and status is not None:
+                obj["status"] = status
+            if resource.key == ("", "pods"):
+                self._check_service_account(resource, obj)
+            obj = _shape(resource, obj)
+            return obj if dry_run else self._commit("ADDED", resource, obj, None)
+
+    def _check_namespace(self, resource: Resource, name: str, namespace: str) -> None:
+        found = self.get(NAMESPACES, "", namespace) if namespace else None
+        if found is None:
+            raise ApiError.not_found(NAMESPACES, namespace)
+        if found["metadata"].get("deletionTimestamp"):
+            why = (
+                f"unable to create new content in namespace {namespace} "
+                "because it is being terminated"
+            )
+            cause = {
+                "reason": "NamespaceTerminating",
+                "message": f"namespace {namespace} is being terminated",
+                "field": "metadata.namespace",
+            }
+            raise ApiError.forbidden(resource, name, why, causes=[cause])
+
+    def _check_service_account(self, pods: Resource, pod: dict) -> None:
+        meta, account = pod["metadata"], pod["spec"]["serviceAccountName"]
+        if self.get(SERVICE_ACCOUNTS, meta["namespace"], account) is None:
+            why = (
+                f"error looking up service account {meta['namespace']}/{account}: "
+                f'serviceaccount "{account}" not found'
+            )
+            raise ApiError.forbidden(pods, meta["name"], why)
+
+    def replace(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        obj: dict,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> dict:
+        """PUT semantics: a stale ``metadata.resourceVersion`` is a 409 Conflict; an update that
+        changes nothing stores nothing and keeps the resourceVersion."""
+        with self.lock:
+            current = self.get(resource, namespace, name)
+            if current is None:
+                raise ApiError.not_found(resource, name)
+            new = copy.deepcopy(obj)
+            meta = new["metadata"] = dict(new.get("metadata") or {})
+            if meta.setdefault("name", name) != name:
+                raise ApiError.bad_request(
+                    f"the name of the object ({meta['name']}) does not match the name on the URL "
+                    f"({name})"
+                )
+            version = meta.get("resourceVersion")
+            if version and version != current["metadata"]["resourceVersion"]:
+                raise ApiError.conflict(resource, name)
+            if subresource == "status":
+                new = {k: v for k, v in current.items() if k != "status"}
+                if obj.get("status") is not None:
+                    new["status"] = copy.deepcopy(obj["status"])
+            else:
+                kept = {
+                    f: current["metadata"][f] for f in _SERVER_FIELDS if f in current["metadata"]
+                }
+                meta.update(kept)
+                if resource.status:
+                    new.pop("status", None)
+                    if "status" in current:
+                        new["status"] = current["status"]
+                validate(resource, new)
+                apply_defaults(resource, new, created=False)
+                if resource.key == ("", "pods"):
+                    check_pod_update(resource, current, new)
+                if _content(new) != _content(current):
+                    meta["generation"] = current["metadata"].get("generation", 1) + 1
+            new = _shape(resource, new)
+            if _same(new, current):
+                return current
+            return new if dry_run else self._commit("MODIFIED", resource, new, current)
+
+    def mutate(
+        self, resource: Resource, namespace: str | None, name: str, change: Callable[[dict], None]
+    ) -> dict:
+        """An update from inside the cluster (a controller, a test): no validation, no checks."""
+        with self.lock:
+            current = self.get(resource, namespace, name)
+            if current is None:
+                raise ApiError.not_found(resource, name)
+            new = copy.deepcopy(current)
+            change(new)
+            return current if new == current else self._commit("MODIFIED", resource, new, current)
+
+    def delete(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        dry_run: bool = False,
+        preconditions: dict | None = None,
+        stamp: dict | None = None,
+    ) -> dict:
+        """Remove the object; ``stamp`` adds metadata to what the DELETED event and the answer
+        show (a pod's deletionTimestamp)."""
+        with self.lock:
+            current = self.get(resource, namespace, name)
+            if current is None:
+                raise ApiError.not_found(resource, name)
+            meta = current["metadata"]
+            for field in ("uid", "resourceVersion"):
+                wanted = (preconditions or {}).get(field)
+                if wanted and wanted != meta.get(field):
+                    why = (
+                        f"Precondition failed: {field} in precondition: {wanted}, "
+                        f"{field} in object meta: {meta.get(field)}"
+                    )
+                    raise ApiError.conflict(resource, name, why)
+            gone = {**current, "metadata": {**meta, **(stamp or {})}}
+            return gone if dry_run else self._commit("DELETED", resource, gone, current)
+
+    def _commit(self, kind: str, resource: Resource, obj: dict, previous: dict | None) -> dict:
+        self._revision += 1
+        meta = obj["metadata"]
+        meta["resourceVersion"] = str(self._revision)
+        buckets = self._objects.setdefault(resource.key, {})
+        bucket = buckets.setdefault(meta.get("namespace", ""), {})
+        if kind == "DELETED":
+            del bucket[meta["name"]]
+            if not bucket:
+                del buckets[meta.get("namespace", "")]
+        else:
+            bucket[meta["name"]] = obj
+        if len(self._history) == self._history.maxlen:
+            self._compacted = self._history[0].revision
+        event = Event(self._revision, kind, resource, obj, previous)
+        self._history.append(event)
+        for listener in list(self._listeners.get(resource.key, ())):
+            listener(event)
+        for hook in list(self.hooks):
+            hook(event)
+        return obj
+
+    def watch(
+        self, resource: Resource, namespace: str | None, since: int | None, listener: Listener
+    ) -> list[Event]:
+        """Register ``listener`` for later events and return the ones it missed: every object as
+        ADDED when ``since`` is None, else the kept events after revision ``since``."""
+        with self.lock:
+            if since is None:
+                items, _ = self.list(resource, namespace)
+                backlog = [
+                    Event(int(obj["metadata"]["resourceVersion"]), "ADDED", resource, obj)
+                    for obj in items
+                ]
+            elif since < self._compacted:
+                message = f"too old resource version: {since} ({self._compacted + 1})"
+                raise ApiError.expired(message)
+            else:
+                backlog = []
+                # Newest first, stopping at ``since``: a watch reads only what it missed.
+                for event in reversed(self._history):
+                    if event.revision <= since:
+                        break
+                    if event.resource.key == resource.key and namespace in (None, event.namespace):
+                        backlog.append(event)
+                backlog.reverse()
+            self._listeners.setdefault(resource.key, []).append(listener)
+            return backlog
+
+    def unwatch(self, resource: Resource, listener: Listener) -> None:
+        with self.lock:
+            listeners = self._listeners.get(resource.key, [])
+            if listener in listeners:
+                listeners.remove(listener)

@@ -1,0 +1,177 @@
+"""Subresources: ``status``, ``scale``, ``pods/log``, ``pods/exec``, ``serviceaccounts/token``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from labs.standin.errors import ApiError
+from labs.standin.exec import container_of, serve_exec
+from labs.standin.handlers import apply_patch, patch, read_object
+from labs.standin.messages import dry_run, get_or_404, read_body, respond
+from labs.standin.store import timestamp
+
+if TYPE_CHECKING:
+    from labs.standin.cluster import KubeStandIn
+    from labs.standin.server import Target
+
+__all__ = ["serve"]
+
+_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
+
+
+async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> web.StreamResponse:
+    resource, sub, method = target.resource, target.subresource, request.method
+    if target.watch:
+        raise ApiError.no_route()
+    if sub == "status" and resource.status:
+        if method == "GET":
+            return respond(get_or_404(cluster, target))
+        if method == "PATCH":
+            return await patch(cluster, request, target, subresource="status")
+        if method == "PUT":
+            return await _replace_status(cluster, request, target)
+    elif sub == "scale" and resource.scale:
+        if method in ("GET", "PUT", "PATCH"):
+            return await _scale(cluster, request, target)
+    elif resource.key == ("", "pods") and sub == "log":
+        if method == "GET":
+            return _log(cluster, request, target)
+    elif resource.key == ("", "pods") and sub == "exec":
+        if method in ("GET", "POST"):
+            return await serve_exec(cluster, request, target)
+    elif resource.key == ("", "serviceaccounts") and sub == "token":
+        if method == "POST":
+            return await _token(cluster, request, target)
+    else:
+        raise ApiError.no_route()
+    raise ApiError.method_not_allowed()
+
+
+async def _replace_status(
+    cluster: KubeStandIn, request: web.Request, target: Target
+) -> web.Response:
+    assert target.name is not None
+    body = await read_object(request, target.resource)
+    replaced = cluster.store.replace(
+        target.resource,
+        target.namespace,
+        target.name,
+        body,
+        subresource="status",
+        dry_run=dry_run(request),
+    )
+    return respond(replaced)
+
+
+def _scale_of(obj: dict) -> dict:
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    labels = (spec.get("selector") or {}).get("matchLabels") or {}
+    kept = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {key: meta[key] for key in kept if key in meta},
+        "spec": {"replicas": spec.get("replicas", 0)},
+        "status": {
+            "replicas": status.get("replicas", 0),
+            "selector": ",".join(f"{key}={value}" for key, value in sorted(labels.items())),
+        },
+    }
+
+
+async def _scale(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
+    assert target.name is not None
+    if request.method == "GET":
+        return respond(_scale_of(get_or_404(cluster, target)))
+    body = await read_body(request)
+    store = cluster.store
+    with store.lock:
+        current = get_or_404(cluster, target)
+        scale = _scale_of(current)
+        if request.method == "PATCH":
+            scale = apply_patch(request.content_type, scale, body)
+        elif isinstance(body, dict):
+            scale = body
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            cause = ("spec.replicas", "FieldValueInvalid", f"Invalid value: {replicas!r}")
+            raise ApiError.invalid(target.resource, target.name, [cause])
+        version = (scale.get("metadata") or {}).get("resourceVersion")
+        if version and version != current["metadata"]["resourceVersion"]:
+            raise ApiError.conflict(target.resource, target.name)
+        scaled = {**current, "spec": {**(current.get("spec") or {}), "replicas": replicas}}
+        result = store.replace(
+            target.resource, target.namespace, target.name, scaled, dry_run=dry_run(request)
+        )
+    return respond(_scale_of(result))
+
+
+def _log(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
+    pod = get_or_404(cluster, target)
+    container = container_of(pod, request.query.get("container"))
+    text = cluster.log_handler(pod, container)
+    tail = request.query.get("tailLines")
+    if tail and tail.isdigit():
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[-int(tail) :]) if int(tail) else ""
+    return web.Response(text=text, content_type="text/plain")
+
+
+def _fake_jwt(claims: dict) -> str:
+    # Shaped like a service account token so that code splitting it on "." works; unsigned.
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    signature = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    return f"{part({'alg': 'RS256', 'kid': 'standin'})}.{part(claims)}.{signature}"
+
+
+async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
+    assert target.name is not None
+    assert target.namespace is not None
+    account = get_or_404(cluster, target)
+    body = await read_body(request)
+    spec = (body or {}).get("spec") or {}
+    seconds = spec.get("expirationSeconds") or 3600
+    if not isinstance(seconds, int) or seconds < 600:
+        message = f"Invalid value: {seconds!r}: may not specify a duration less than 10 minutes"
+        raise ApiError(422, f"spec.expirationSeconds: {message}")
+    audiences = spec.get("audiences") or [_AUDIENCE]
+    issued = datetime.now(UTC)
+    expires = issued + timedelta(seconds=seconds)
+    subject = f"system:serviceaccount:{target.namespace}:{target.name}"
+    token = _fake_jwt(
+        {
+            "aud": audiences,
+            "exp": int(expires.timestamp()),
+            "iat": int(issued.timestamp()),
+            "iss": _AUDIENCE,
+            "sub": subject,
+            "jti": secrets.token_hex(8),
+        }
+    )
+    cluster.tokens[token] = (target.namespace, target.name)
+    response_spec = {"audiences": audiences, "expirationSeconds": seconds}
+    if spec.get("boundObjectRef"):
+        response_spec["boundObjectRef"] = spec["boundObjectRef"]
+    meta = account["metadata"]
+    return respond(
+        {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "creationTimestamp": timestamp(issued),
+            },
+            "spec": response_spec,
+            "status": {"token": token, "expirationTimestamp": timestamp(expires)},
+        },
+        201,
+    )
