@@ -90,6 +90,7 @@ class Kube:
         self.retry = retry or RetryPolicy()
         self._dynamic: DynamicClient | None = None
         self._discovery = threading.Lock()  # one discovery, however many threads ask
+        self._resources: dict[tuple[str, str], Any] = {}
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -114,13 +115,6 @@ class Kube:
         api_client.configuration.client_go_retries = False
         api_client.rest_client = rest.RESTClientObject(api_client.configuration)
         return cls(api_client, **kwargs)
-
-    @property
-    def dynamic(self) -> DynamicClient:
-        with self._discovery:
-            if self._dynamic is None:
-                self._dynamic = self._call(lambda: DynamicClient(self.api_client), "API discovery")
-        return self._dynamic
 
     # -- the retry loop -----------------------------------------------------------------
 
@@ -147,10 +141,22 @@ class Kube:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        try:
-            return self.dynamic.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            raise ClusterError(f"the cluster does not serve {kind} in {api_version}") from None
+        # Looked up once per kind and client, under the lock: threads provisioning labs at
+        # the same time would otherwise each run the discovery of the same API group.
+        key = (api_version, kind)
+        with self._discovery:
+            if key not in self._resources:
+                dynamic = self._dynamic or self._call(
+                    lambda: DynamicClient(self.api_client), "API discovery"
+                )
+                self._dynamic = dynamic
+                try:
+                    self._resources[key] = dynamic.resources.get(api_version=api_version, kind=kind)
+                except ResourceNotFoundError:
+                    raise ClusterError(
+                        f"the cluster does not serve {kind} in {api_version}"
+                    ) from None
+            return self._resources[key]
 
     # -- operations ---------------------------------------------------------------------
 
@@ -271,16 +277,18 @@ class Kube:
         predicate: Callable[[], bool],
         *,
         timeout: float,
-        interval: float = 1.0,
         what: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Poll ``predicate`` until it holds; a ``ClusterError`` (retryable) after ``timeout``."""
+        """Poll ``predicate`` until it holds; a ``ClusterError`` (retryable) after ``timeout``.
+        Polls soon at first (a pod is often ready within a second), then every 2 s."""
         deadline = clock() + timeout
+        interval = 0.1
         while not predicate():
             if clock() >= deadline:
                 raise ClusterError(f"{what}: not done after {timeout:g} s", retryable=True)
             self.retry.sleep(interval)
+            interval = min(interval * 2, 2.0)
 
 
 def pod_ready(pod: dict[str, Any] | None) -> bool:
