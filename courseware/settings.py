@@ -85,6 +85,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Labs are provisioned from several threads; let a writer wait for SQLite's lock.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: the channel layer between ASGI processes and the Celery broker.

@@ -3,7 +3,10 @@ and one open invite, printed with their logins."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -12,6 +15,8 @@ from pytest_django.fixtures import Settings
 
 from courseware import access
 from courseware.models import Cohort, Course
+from labs.models import Lab
+from labs.standin import KubeStandIn
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +48,24 @@ def test_it_refuses_to_run_in_production(fixture_course: Course, settings: Setti
 
     with pytest.raises(CommandError, match="DEBUG only"):
         call_command("demo_data")
+
+
+def test_it_puts_the_demo_labs_on_a_simulated_cluster(
+    fixture_course: Course, settings: Settings, tmp_path: Path
+) -> None:
+    settings.DEBUG = True
+    settings.LAB_PROVISION_CONCURRENCY = 1
+    with KubeStandIn(auto_ready_after=0).start() as standin:
+        kubeconfig = tmp_path / "simulated.kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(standin.kubeconfig()))
+
+        call_command(
+            "demo_data", "--cluster-kubeconfig", str(kubeconfig),
+            "--cluster-name", "Simulated cluster (development only)", "--provision",
+        )  # fmt: skip
+
+        cohort = Cohort.objects.get(slug="demo-class")
+        assert cohort.cluster.name == "Simulated cluster (development only)"
+        assert cohort.pod_security == "baseline"
+        assert Lab.objects.filter(state=Lab.State.READY).count() == 4
+        assert len(standin.list("v1", "Pod")) == 4

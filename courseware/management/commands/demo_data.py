@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +13,9 @@ from django.utils import timezone
 
 from courseware.invites import make_token
 from courseware.models import Cohort, Course, Enrolment
-from courseware.models.cohort import INSTRUCTORS_GROUP
+from courseware.models.cohort import INSTRUCTORS_GROUP, PodSecurity
+from labs import provisioning
+from labs.models import Cluster
 
 DEMO_PASSWORD = "lotse-demo"
 TRAINEES = [("anna", "Anna", "Schmidt"), ("ben", "Ben", "Okafor"), ("chen", "Chen", "Li")]
@@ -23,8 +26,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000/", help="URL to print")
+        parser.add_argument(
+            "--cluster-kubeconfig", type=Path, help="register this cluster for the demo cohort"
+        )
+        parser.add_argument("--cluster-name", default="Development cluster")
+        parser.add_argument(
+            "--provision", action="store_true", help="provision the demo cohort's labs on it"
+        )
 
-    def handle(self, *args: Any, url: str, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        url: str,
+        cluster_kubeconfig: Path | None,
+        cluster_name: str,
+        provision: bool,
+        **options: Any,
+    ) -> None:
         if not settings.DEBUG:
             raise CommandError("demo accounts have a published password: DEBUG only")
         course = Course.objects.order_by("title").first()
@@ -60,6 +78,9 @@ class Command(BaseCommand):
             },
         )
 
+        if cluster_kubeconfig:
+            self._cluster(cohort, cluster_kubeconfig, cluster_name, provision)
+
         base = url.rstrip("/")
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Lotse is starting at {url}"))
@@ -73,6 +94,22 @@ class Command(BaseCommand):
         invite_path = reverse("courseware:invite", args=[make_token(invite)])
         self.stdout.write(f"  an open invite (Dana): {base}{invite_path}")
         self.stdout.write("")
+
+    def _cluster(self, cohort: Cohort, kubeconfig: Path, name: str, provision: bool) -> None:
+        cluster, _ = Cluster.objects.get_or_create(name=name)
+        cluster.set_kubeconfig(kubeconfig.expanduser().read_text())
+        cluster.save()
+        cohort.cluster = cluster
+        # The Day II exercises run nginx, which runs as root: baseline admits it.
+        cohort.pod_security = PodSecurity.BASELINE
+        cohort.save()
+        if not provision:
+            self.stdout.write(f"Cluster {name!r} registered; provision labs from the admin.")
+            return
+        run = provisioning.provision_cohort(cohort.pk)
+        self.stdout.write(f"Labs on {name}: {len(run.done)} ready, {len(run.failed)} failed")
+        for namespace, error in run.failed.items():
+            self.stderr.write(f"  {namespace}: {error}")
 
     def _user(self, username: str, first: str, last: str, **flags: bool) -> User:
         user, _ = User.objects.get_or_create(username=username)
