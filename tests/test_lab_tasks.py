@@ -1,0 +1,113 @@
+"""The Celery side of labs: the beat job that provisions cohorts before they start and
+tears them down after they end, the orphan sweep, and which failures are retried."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from courseware.models import Cohort, Course
+from labs import manifests, provisioning, tasks
+from labs.kube import ClusterError
+from labs.models import Cluster, Lab
+from labs.standin import KubeStandIn
+from tests.conftest import make_cohort
+from tests.labs_support import enrol, make_cluster
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def standin() -> Iterator[KubeStandIn]:
+    with KubeStandIn(auto_ready_after=0).start() as server:
+        yield server
+
+
+@pytest.fixture
+def cluster(standin: KubeStandIn, settings: Settings) -> Cluster:
+    settings.LAB_PROVISION_CONCURRENCY = 1  # threads would not see this test's transaction
+    return make_cluster(standin)
+
+
+def cohort_on(cluster: Cluster, course: Course, slug: str, starts_in_hours: float) -> Cohort:
+    cohort = make_cohort(course, slug)
+    cohort.starts_at = timezone.now() + dt.timedelta(hours=starts_in_hours)
+    cohort.ends_at = cohort.starts_at + dt.timedelta(days=3)
+    cohort.cluster = cluster
+    cohort.save()
+    return cohort
+
+
+def test_it_provisions_cohorts_that_start_soon(
+    fixture_course: Course, cluster: Cluster, settings: Settings
+) -> None:
+    settings.LAB_PROVISION_LEAD_HOURS = 12
+    soon = cohort_on(cluster, fixture_course, "soon", starts_in_hours=2)
+    later = cohort_on(cluster, fixture_course, "later", starts_in_hours=48)
+    enrol(soon, "sue_s")
+    enrol(later, "leo_l")
+
+    result = tasks.schedule_labs()
+
+    assert result == {"provision": [soon.pk], "teardown": []}
+    assert Lab.objects.get(enrolment__cohort=soon).state == Lab.State.READY
+    assert not Lab.objects.filter(enrolment__cohort=later).exists()
+    assert tasks.schedule_labs() == {"provision": [], "teardown": []}  # nothing left to do
+
+
+def test_it_tears_down_cohorts_after_the_grace_period(
+    fixture_course: Course, cluster: Cluster, standin: KubeStandIn, settings: Settings
+) -> None:
+    settings.LAB_TEARDOWN_GRACE_HOURS = 24
+    past = cohort_on(cluster, fixture_course, "past", starts_in_hours=-24 * 5)
+    just_ended = cohort_on(cluster, fixture_course, "just-ended", starts_in_hours=-24 * 3 - 2)
+    for cohort, name in ((past, "pat_p"), (just_ended, "jo_j")):
+        (enrolment,) = enrol(cohort, name)
+        provisioning.provision(provisioning.ensure_lab(enrolment).pk)
+
+    result = tasks.schedule_labs()
+
+    assert result == {"provision": [], "teardown": [past.pk]}
+    assert Lab.objects.get(enrolment__cohort=past).state == Lab.State.DELETED
+    assert Lab.objects.get(enrolment__cohort=just_ended).state == Lab.State.READY
+    past_namespace = Lab.objects.get(enrolment__cohort=past).namespace
+    assert standin.get("v1", "Namespace", past_namespace) is None
+
+
+def test_it_sweeps_orphans_and_removes_them_only_when_told(
+    cluster: Cluster, standin: KubeStandIn
+) -> None:
+    standin.put({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "lab-old-9", "labels": {manifests.MANAGED_BY: "lotse"}},
+    })  # fmt: skip
+
+    assert tasks.sweep_orphans() == {cluster.name: ["lab-old-9"]}
+    assert standin.get("v1", "Namespace", "lab-old-9") is not None
+
+    assert tasks.sweep_orphans(remove=True) == {cluster.name: ["lab-old-9"]}
+    assert standin.get("v1", "Namespace", "lab-old-9") is None
+
+
+def test_it_keeps_sweeping_when_a_cluster_is_unreachable(cluster: Cluster) -> None:
+    Cluster.objects.create(name="no-credentials")
+
+    assert tasks.sweep_orphans() == {cluster.name: []}
+
+
+def test_it_retries_only_what_retrying_can_fix() -> None:
+    def flaky(lab_id: int) -> Lab:
+        raise ClusterError("API server overloaded", status=503, retryable=True)
+
+    def forbidden(lab_id: int) -> Lab:
+        raise ClusterError("roles is forbidden", status=403)
+
+    with pytest.raises(tasks.RetryableClusterError, match="overloaded"):
+        tasks._run(flaky, 1)
+    assert tasks._run(forbidden, 1) == "failed: roles is forbidden"
+    assert tasks.provision_lab.acks_late
+    assert tasks.provision_lab.reject_on_worker_lost
