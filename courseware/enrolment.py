@@ -29,6 +29,8 @@ from django.utils import timezone
 
 from courseware.invites import queue_invites
 from courseware.models import Cohort, Enrolment
+from labs.models import Lab
+from labs.tasks import teardown_lab
 
 User = get_user_model()
 
@@ -130,6 +132,10 @@ def remove(enrolment: Enrolment) -> None:
     enrolment.state = Enrolment.State.REMOVED
     enrolment.removed_at = timezone.now()
     enrolment.save(update_fields=["state", "removed_at"])
+    # The lab goes with the access: nothing of a removed trainee stays on the cluster.
+    lab = Lab.objects.filter(enrolment=enrolment).exclude(state=Lab.State.DELETED).first()
+    if lab is not None:
+        transaction.on_commit(lambda: teardown_lab.delay(lab.pk))
 
 
 def read_csv(cohort: Cohort, data: bytes) -> list[CsvRow]:

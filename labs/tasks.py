@@ -91,8 +91,7 @@ def schedule_labs() -> dict:
     ]
     to_teardown = list(
         Cohort.objects.filter(ends_at__lte=long_ago)
-        .filter(enrolments__lab__isnull=False)
-        .exclude(enrolments__lab__state=Lab.State.DELETED)
+        .filter(enrolments__lab__state__in=[s for s in Lab.State if s != Lab.State.DELETED])
         .values_list("pk", flat=True)
         .distinct()
     )

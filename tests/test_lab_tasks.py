@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
+from courseware.enrolment import remove
 from courseware.models import Cohort, Course
 from labs import manifests, provisioning, tasks
 from labs.kube import ClusterError
@@ -111,3 +113,35 @@ def test_it_retries_only_what_retrying_can_fix() -> None:
     assert tasks._run(forbidden, 1) == "failed: roles is forbidden"
     assert tasks.provision_lab.acks_late
     assert tasks.provision_lab.reject_on_worker_lost
+
+
+def test_it_tears_down_the_rest_of_a_cohort_with_some_labs_gone(
+    fixture_course: Course, cluster: Cluster
+) -> None:
+    past = cohort_on(cluster, fixture_course, "past", starts_in_hours=-24 * 5)
+    labs = [provisioning.ensure_lab(e) for e in enrol(past, "amy_a", "ben_b")]
+    for lab in labs:
+        provisioning.provision(lab.pk)
+    provisioning.teardown(labs[0].pk)
+
+    assert tasks.schedule_labs()["teardown"] == [past.pk]
+    assert Lab.objects.filter(state=Lab.State.DELETED).count() == 2
+
+
+def test_it_tears_down_the_lab_of_a_removed_trainee(
+    fixture_course: Course,
+    cluster: Cluster,
+    standin: KubeStandIn,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    cohort = cohort_on(cluster, fixture_course, "now", starts_in_hours=-1)
+    (enrolment,) = enrol(cohort, "rae_r")
+    lab = provisioning.ensure_lab(enrolment)
+    provisioning.provision(lab.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        remove(enrolment)
+
+    lab.refresh_from_db()
+    assert lab.state == Lab.State.DELETED
+    assert standin.get("v1", "Namespace", lab.namespace) is None
