@@ -146,7 +146,9 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs an event loop in this thread while a browser is
+# open, which other tests' async_to_sync would trip over.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls
     # are still synchronous, so Django's async-safety guard does not apply to them.
