@@ -151,7 +151,11 @@ class Kube:
                 )
                 self._dynamic = dynamic
                 try:
-                    self._resources[key] = dynamic.resources.get(api_version=api_version, kind=kind)
+                    # The discoverer may fetch an API group here: same retries as any call.
+                    self._resources[key] = self._call(
+                        lambda: dynamic.resources.get(api_version=api_version, kind=kind),
+                        f"API discovery of {kind}",
+                    )
                 except ResourceNotFoundError:
                     raise ClusterError(
                         f"the cluster does not serve {kind} in {api_version}"
