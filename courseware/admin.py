@@ -284,9 +284,11 @@ class CohortAdmin(admin.ModelAdmin):
             return None
 
         def perform() -> str:
-            for cohort in queryset:
+            cohorts = list(queryset)
+            for cohort in cohorts:
+                self.log_change(request, cohort, f"{action.replace('_', ' ').capitalize()} queued.")
                 task.delay(cohort.pk)
-            return f"Queued for {queryset.count()} cohort(s)."
+            return f"Queued for {len(cohorts)} cohort(s)."
 
         provisioning = action == "provision_labs"
         return confirm_then(

@@ -190,9 +190,11 @@ class LabAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Lab], action: str, verb: str, task: Any
     ) -> HttpResponse | None:
         def perform() -> str:
-            for lab in queryset:
+            labs = list(queryset)
+            for lab in labs:
+                self.log_change(request, lab, f"{verb.capitalize()} queued.")
                 task.delay(lab.pk)
-            return f"{verb.capitalize()}: {queryset.count()} lab(s) queued."
+            return f"{verb.capitalize()}: {len(labs)} lab(s) queued."
 
         return confirm_then(
             request,

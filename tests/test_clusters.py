@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from pytest_django.fixtures import Settings
@@ -165,6 +166,8 @@ def test_it_asks_before_tearing_labs_down(
     done = client.post("/admin/labs/lab/", {**form, "confirmed": "yes"}, follow=True)
 
     assert "Tear down: 1 lab(s) queued." in done.text
+    entry = LogEntry.objects.get(object_id=str(lab.pk), content_type__model="lab")
+    assert (entry.user, entry.change_message) == (people.admin, "Tear down queued.")
     assert Lab.objects.get(pk=lab.pk).state == Lab.State.DELETED
     assert standin.get("v1", "Namespace", lab.namespace) is None
 
@@ -182,6 +185,8 @@ def test_it_provisions_a_cohort_from_the_admin(
     response = client.post("/admin/courseware/cohort/", form, follow=True)
 
     assert "Queued for 1 cohort(s)." in response.text
+    entry = LogEntry.objects.get(object_id=str(cohort.pk), content_type__model="cohort")
+    assert entry.change_message == "Provision labs queued."
     assert Lab.objects.filter(enrolment__cohort=cohort, state=Lab.State.READY).count() == 3
     listing = client.get("/admin/courseware/cohort/")
     assert '<progress max="100" value="100">' in listing.text
