@@ -64,6 +64,14 @@ def confirm_then(
     )
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders its value: a kubeconfig typed in is not sent back, not
+    even when the form has to be shown again with an error."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
 class ClusterForm(forms.ModelForm):
     public_server = forms.URLField(
         required=False,
@@ -73,7 +81,7 @@ class ClusterForm(forms.ModelForm):
     kubeconfig_text = forms.CharField(
         label="Kubeconfig",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
+        widget=SecretTextarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
         help_text="Paste a kubeconfig to replace the stored one; leave empty to keep it. It is "
         "stored encrypted and never shown again.",
     )

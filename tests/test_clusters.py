@@ -225,3 +225,21 @@ def test_it_gives_a_trainee_the_kubeconfig_of_their_ready_lab(
     assert config["users"][0]["user"]["token"]
     assert "standin-token" not in response.text  # the trainee's token, not the admin's
     assert "Download a kubeconfig" in client.get(cohort.get_absolute_url()).text
+
+
+def test_it_does_not_send_a_pasted_kubeconfig_back_with_an_error(
+    people: People, standin: KubeStandIn
+) -> None:
+    text = yaml.safe_dump(standin.kubeconfig(token="s3cret-admin-token"))
+
+    response = admin_client(people).post(
+        "/admin/labs/cluster/add/",
+        {
+            "name": "training", "access": "kubeconfig", "kubeconfig_text": text,
+            "context": "no-such-context", "toolbox_image": "x", "ingress_namespaces": "",
+        },
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert "The kubeconfig has no context" in response.text
+    assert "s3cret-admin-token" not in response.text
