@@ -156,21 +156,10 @@ class ClusterAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{cluster}: reachable, Kubernetes {version}")
 
 
-class LabStateFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return list(Lab.State.choices)
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Lab]) -> QuerySet[Lab]:
-        return queryset.filter(state=self.value()) if self.value() else queryset
-
-
 @admin.register(Lab)
 class LabAdmin(admin.ModelAdmin):
     list_display = ["namespace", "trainee", "cohort", "state", "progress", "step", "last_error"]
-    list_filter = [LabStateFilter, "enrolment__cohort", "cluster"]
+    list_filter = ["state", "enrolment__cohort", "cluster"]
     list_select_related = ["enrolment__trainee", "enrolment__cohort"]
     search_fields = ["namespace", "enrolment__trainee__email"]
     readonly_fields = [f.name for f in Lab._meta.fields]
