@@ -29,8 +29,7 @@ from courseware.access import cohorts_managed_by, is_admin
 from courseware.enrolment import MAX_ROWS, SAMPLE_CSV, CsvInvalid, import_csv, remove
 from courseware.invites import queue_invites
 from courseware.models import Cohort, Course, Day, Enrolment, Exercise, Module, Task
-from labs import tasks as lab_tasks
-from labs.admin import confirm_then, lab_counts, progress_bar
+from labs.admin import cohort_labs_action, lab_counts, progress_bar
 
 IMPORT_PERMISSION = "courseware.import_trainees"
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -87,6 +86,19 @@ def managed_cohorts(request: HttpRequest, queryset: QuerySet[Any], path: str = "
         return queryset
     lookup = f"{path}in" if path else "pk__in"
     return queryset.filter(**{lookup: cohorts_managed_by(request.user)})
+
+
+def whole(cohorts: QuerySet[Cohort]) -> dict[Cohort, None]:
+    """Lab action targets: every trainee of each cohort."""
+    return dict.fromkeys(cohorts.select_related("cluster"))
+
+
+def by_cohort(enrolments: QuerySet[Enrolment]) -> dict[Cohort, list[int]]:
+    """Lab action targets: the selected enrolments, grouped by their cohort."""
+    targets: dict[Cohort, list[int]] = {}
+    for enrolment in enrolments.select_related("cohort__cluster"):
+        targets.setdefault(enrolment.cohort, []).append(enrolment.pk)
+    return targets
 
 
 def _plural(count: int, word: str) -> str:
@@ -235,7 +247,7 @@ class CohortAdmin(admin.ModelAdmin):
         ("lab_profile", "pod_security"),
     ]
     inlines = [EnrolmentInline, NewEnrolmentInline]
-    actions = ["provision_labs", "teardown_labs"]
+    actions = ["provision_labs", "teardown_labs", "reset_labs"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Cohort]:
         # Distinct counts: the two joins multiply each other's rows.
@@ -275,44 +287,17 @@ class CohortAdmin(admin.ModelAdmin):
     def has_manage_labs_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("courseware.manage_labs")
 
-    def _cohort_labs(
-        self, request: HttpRequest, queryset: QuerySet[Cohort], action: str, task: Any
-    ) -> HttpResponse | None:
-        missing = [cohort.name for cohort in queryset if cohort.cluster_id is None]
-        if missing and action == "provision_labs":
-            self.message_user(request, f"No cluster set for: {', '.join(missing)}.", messages.ERROR)
-            return None
-
-        def perform() -> str:
-            cohorts = list(queryset)
-            for cohort in cohorts:
-                self.log_change(request, cohort, f"{action.replace('_', ' ').capitalize()} queued.")
-                task.delay(cohort.pk)
-            return f"Queued for {len(cohorts)} cohort(s)."
-
-        provisioning = action == "provision_labs"
-        return confirm_then(
-            request,
-            queryset,
-            action=action,
-            title=("Provision" if provisioning else "Tear down") + " the labs of these cohorts?",
-            consequence="Every trainee gets a lab, or the existing ones are completed."
-            if provisioning
-            else "Every lab of these cohorts is deleted, with all the trainees' work in it.",
-            objects=[
-                f"{c.name}: {c.trainee_count} trainee(s) on {c.cluster or 'no cluster'}"
-                for c in queryset
-            ],
-            perform=perform,
-        )
-
     @admin.action(description="Provision the labs", permissions=["manage_labs"])
     def provision_labs(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> Any:
-        return self._cohort_labs(request, queryset, "provision_labs", lab_tasks.provision_cohort)
+        return cohort_labs_action(self, request, queryset, "provision_labs", whole(queryset))
 
     @admin.action(description="Tear down the labs", permissions=["manage_labs"])
     def teardown_labs(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> Any:
-        return self._cohort_labs(request, queryset, "teardown_labs", lab_tasks.teardown_cohort)
+        return cohort_labs_action(self, request, queryset, "teardown_labs", whole(queryset))
+
+    @admin.action(description="Reset the labs", permissions=["manage_labs"])
+    def reset_labs(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> Any:
+        return cohort_labs_action(self, request, queryset, "reset_labs", whole(queryset))
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
@@ -406,7 +391,9 @@ class EnrolmentAdmin(admin.ModelAdmin):
     search_fields = ["trainee__email", "trainee__first_name", "trainee__last_name", "cohort__name"]
     raw_id_fields = ["trainee"]
     readonly_fields = ["created_at", "invited_at", "accepted_at", "removed_at"]
-    actions = ["send_invites", "remove_from_cohort"]
+    actions = [
+        "send_invites", "remove_from_cohort", "provision_labs", "teardown_labs", "reset_labs",
+    ]  # fmt: skip
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
         return managed_cohorts(request, super().get_queryset(request), "cohort__")
@@ -465,3 +452,26 @@ class EnrolmentAdmin(admin.ModelAdmin):
         if skipped:
             message += f" Skipped {skipped}: already removed."
         self.message_user(request, message, messages.SUCCESS if enrolments else messages.WARNING)
+
+    def has_manage_labs_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("courseware.manage_labs")
+
+    @admin.action(
+        description="Provision the labs of the selected trainees", permissions=["manage_labs"]
+    )
+    def provision_labs(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> Any:
+        live = queryset.exclude(state=Enrolment.State.REMOVED)
+        return cohort_labs_action(self, request, queryset, "provision_labs", by_cohort(live))
+
+    @admin.action(
+        description="Tear down the labs of the selected trainees", permissions=["manage_labs"]
+    )
+    def teardown_labs(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> Any:
+        return cohort_labs_action(self, request, queryset, "teardown_labs", by_cohort(queryset))
+
+    @admin.action(
+        description="Reset the labs of the selected trainees", permissions=["manage_labs"]
+    )
+    def reset_labs(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> Any:
+        live = queryset.exclude(state=Enrolment.State.REMOVED)
+        return cohort_labs_action(self, request, queryset, "reset_labs", by_cohort(live))

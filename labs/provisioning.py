@@ -196,13 +196,26 @@ def provision_cohort(
     enrolment_ids: list[int] | None = None,
     kube_for: KubeFactory = Kube.for_cluster,
 ) -> CohortRun:
+    labs = _labs_of(cohort_id, enrolment_ids)
+    return _each((lab.pk for lab in labs), provision, kube_for)
+
+
+def reset_cohort(
+    cohort_id: int,
+    enrolment_ids: list[int] | None = None,
+    kube_for: KubeFactory = Kube.for_cluster,
+) -> CohortRun:
+    labs = _labs_of(cohort_id, enrolment_ids)
+    return _each((lab.pk for lab in labs), reset, kube_for)
+
+
+def _labs_of(cohort_id: int, enrolment_ids: list[int] | None) -> list[Lab]:
     cohort = Cohort.objects.get(pk=cohort_id)
     enrolments = live_enrolments(cohort)
     if enrolment_ids is not None:
         enrolments = enrolments.filter(pk__in=enrolment_ids)
     with transaction.atomic():
-        labs = [ensure_lab(enrolment) for enrolment in enrolments]
-    return _each((lab.pk for lab in labs), provision, kube_for)
+        return [ensure_lab(enrolment) for enrolment in enrolments]
 
 
 def teardown_cohort(

@@ -70,6 +70,12 @@ def provision_cohort(cohort_id: int, enrolment_ids: list[int] | None = None) -> 
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def reset_cohort(cohort_id: int, enrolment_ids: list[int] | None = None) -> dict:
+    run = provisioning.reset_cohort(cohort_id, enrolment_ids)
+    return {"done": len(run.done), "failed": run.failed}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def teardown_cohort(cohort_id: int, enrolment_ids: list[int] | None = None) -> dict:
     run = provisioning.teardown_cohort(cohort_id, enrolment_ids)
     return {"done": len(run.done), "failed": run.failed}

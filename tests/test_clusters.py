@@ -184,9 +184,11 @@ def test_it_provisions_a_cohort_from_the_admin(
 
     response = client.post("/admin/courseware/cohort/", form, follow=True)
 
-    assert "Queued for 1 cohort(s)." in response.text
+    assert "Provision: queued for 1 cohort(s)." in response.text
     entry = LogEntry.objects.get(object_id=str(cohort.pk), content_type__model="cohort")
-    assert entry.change_message == "Provision labs queued."
+    assert (
+        entry.change_message == "Provision labs (Spring Class: every trainee on stand-in) queued."
+    )
     assert Lab.objects.filter(enrolment__cohort=cohort, state=Lab.State.READY).count() == 3
     listing = client.get("/admin/courseware/cohort/")
     assert '<progress max="100" value="100">' in listing.text
@@ -243,3 +245,41 @@ def test_it_does_not_send_a_pasted_kubeconfig_back_with_an_error(
     assert response.status_code == 200
     assert "The kubeconfig has no context" in response.text
     assert "s3cret-admin-token" not in response.text
+
+
+def test_it_resets_the_labs_of_selected_trainees_only(
+    people: People, cohort: Cohort, standin: KubeStandIn, settings: Settings
+) -> None:
+    settings.LAB_PROVISION_CONCURRENCY = 1
+    cohort.cluster = make_cluster(standin)
+    cohort.save()
+    chosen, other = enrol(cohort, "ola_o", "pim_p")
+    provisioning.provision_cohort(cohort.pk)
+    for enrolment in (chosen, other):
+        standin.put({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "work", "namespace": enrolment.lab.namespace},
+        })  # fmt: skip
+    client = admin_client(people)
+    form = {"action": "reset_labs", "_selected_action": [chosen.pk]}
+
+    asked = client.post("/admin/courseware/enrolment/", form)
+    done = client.post("/admin/courseware/enrolment/", {**form, "confirmed": "yes"}, follow=True)
+
+    assert "Spring Class: 1 trainee(s) on stand-in" in asked.text
+    assert "Reset: queued for 1 cohort(s)." in done.text
+    assert standin.get("v1", "ConfigMap", "work", chosen.lab.namespace) is None
+    assert standin.get("v1", "ConfigMap", "work", other.lab.namespace) is not None
+    assert Lab.objects.get(enrolment=chosen).attempts == 2
+    assert Lab.objects.get(enrolment=other).attempts == 1
+
+
+def test_it_refuses_to_provision_a_cohort_without_a_cluster(people: People, cohort: Cohort) -> None:
+    response = admin_client(people).post(
+        "/admin/courseware/cohort/",
+        {"action": "provision_labs", "_selected_action": [cohort.pk]},
+        follow=True,
+    )
+
+    assert "No cluster set for: Spring Class." in response.text
+    assert not Lab.objects.exists()
