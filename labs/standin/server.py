@@ -140,6 +140,10 @@ def _middleware(cluster: KubeStandIn) -> Callable[..., Awaitable[web.StreamRespo
             response = error_response(error)
         except web.HTTPException:
             raise
+        except ConnectionResetError:
+            # The client went away mid-request (a killed worker, say): nothing to answer.
+            log.info("client left during %s %s", request.method, request.path)
+            raise
         except Exception as error:
             log.exception("Kubernetes API stand-in failed on %s %s", request.method, request.path)
             response = error_response(ApiError(500, f"Internal error occurred: {error}"))
