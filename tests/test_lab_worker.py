@@ -54,8 +54,8 @@ def queue() -> Iterator[str]:
 
 
 def forget_connections() -> None:
-    """Celery keeps its producer pool once made, on whatever broker was set then."""
-    app.pool.force_close_all()
+    """Celery keeps its producer pool once made, on whatever broker was set then. (Closing
+    it is no good: kombu hands the closed pool out again for the same broker.)"""
     app._pool = None
     app.amqp._producer_pool = None
 
