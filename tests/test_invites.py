@@ -1,5 +1,5 @@
 """Invite links: the token, the page that sets a password, every way a link stops working,
-and the Celery task that e-mails it."""
+the Celery task that e-mails it, and the whole way in, in a real browser."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from playwright.sync_api import Page, expect
 from pytest_django import Settings
+from pytest_django.live_server_helper import LiveServer
 
 from courseware import invites
 from courseware.invites import InviteProblem
 from courseware.models import Cohort, Course, Enrolment
 from courseware.tasks import send_invite_email
+from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.django_db
 
@@ -372,3 +375,36 @@ def test_it_emails_nothing_for_a_removed_enrolment(
     send_invite_email(enrolment.pk)
 
     assert mailoutbox == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_takes_a_trainee_from_the_invite_email_to_the_cohort_page(
+    page: Page, live_server: LiveServer, enrolment: Enrolment, settings: Settings
+) -> None:
+    invites.send_invite(enrolment)
+    assert len(mail.outbox) == 1
+    links = re.findall(rf"{re.escape(SITE)}/\S+", mail.outbox[0].body)
+    assert len(links) == 1
+    link = live_server.url + links[0].removeprefix(SITE)
+
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome to Kubernetes in March")
+    expect(page.locator(".trainee-email")).to_have_text("trainee@example.com")
+    expect(page.get_by_label("New password", exact=True)).to_be_focused()
+    page.screenshot(path=str(ARTIFACTS / "invite.png"), full_page=True)
+
+    page.get_by_label("New password", exact=True).fill(PASSWORD)
+    page.get_by_label("New password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Set password and continue").click()
+
+    expect(page).to_have_url(live_server.url + enrolment.cohort.get_absolute_url())
+    expect(page.get_by_role("heading", level=1)).to_have_text("Kubernetes in March")
+    expect(page.locator(".nav-user")).to_have_text("Tia Trainee")
+    page.screenshot(path=str(ARTIFACTS / "invite-cohort.png"), full_page=True)
+    enrolment.refresh_from_db()
+    assert enrolment.state == Enrolment.State.ACTIVE
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
