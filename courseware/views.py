@@ -26,8 +26,10 @@ def home(request: HttpRequest) -> HttpResponse:
     """Everyone's start page: their cohorts (as trainee or instructor), and for admins every
     course."""
     user = request.user
+    # A fresh queryset: counting over the access filter's joins would count only the rows
+    # that matched it (a trainee would see one trainee in every cohort).
     cohorts = list(
-        cohorts_for(user)
+        Cohort.objects.filter(pk__in=cohorts_for(user).values("pk"))
         .select_related("course")
         .annotate(
             trainee_count=Count("enrolments", filter=~Q(enrolments__state=Enrolment.State.REMOVED))

@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from courseware.models import Cohort, Course, Day, Enrolment
-from tests.conftest import People, make_cohort
+from tests.conftest import People, make_cohort, make_user
 
 pytestmark = pytest.mark.django_db
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -31,6 +31,19 @@ def test_it_lists_a_trainees_cohorts_on_the_home_page(people: People, cohort: Co
     assert "Trainee" in response.text
     assert "Running" in response.text
     assert "Other Class" not in response.text
+
+
+def test_it_counts_every_trainee_of_a_cohort_for_a_trainee_too(
+    people: People, cohort: Cohort
+) -> None:
+    Enrolment.objects.create(cohort=cohort, trainee=make_user("una_u"))
+    Enrolment.objects.create(
+        cohort=cohort, trainee=make_user("vic_v"), state=Enrolment.State.REMOVED
+    )
+
+    response = logged_in(people.trainee).get("/")
+
+    assert "2 trainees" in response.text
 
 
 def test_it_marks_the_cohorts_an_instructor_teaches(people: People, cohort: Cohort) -> None:
