@@ -181,13 +181,18 @@ def test_it_is_ready_only_when_the_toolbox_pod_is(
     assert lab.state == Lab.State.READY
 
 
-def test_it_tears_a_lab_down_leaving_nothing(standin: KubeStandIn, lab: Lab) -> None:
-    kube = kube_for(lab.cluster)
-    provisioning.provision(lab.pk, kube)
+def leave_work_in(standin: KubeStandIn, lab: Lab) -> None:
+    """What a trainee leaves behind: an object of their own in the lab's namespace."""
     standin.put({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "trainee-work", "namespace": lab.namespace},
     })  # fmt: skip
+
+
+def test_it_tears_a_lab_down_leaving_nothing(standin: KubeStandIn, lab: Lab) -> None:
+    kube = kube_for(lab.cluster)
+    provisioning.provision(lab.pk, kube)
+    leave_work_in(standin, lab)
 
     provisioning.teardown(lab.pk, kube)
 
@@ -203,10 +208,7 @@ def test_it_tears_a_lab_down_leaving_nothing(standin: KubeStandIn, lab: Lab) -> 
 def test_it_resets_a_lab_to_a_clean_slate(standin: KubeStandIn, lab: Lab) -> None:
     kube = kube_for(lab.cluster)
     provisioning.provision(lab.pk, kube)
-    standin.put({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "trainee-work", "namespace": lab.namespace},
-    })  # fmt: skip
+    leave_work_in(standin, lab)
 
     provisioning.reset(lab.pk, kube)
 
