@@ -48,12 +48,13 @@ def main() -> None:
     import yaml
     from django.contrib.auth.models import User
 
+    from courseware import cohort_labs
     from courseware.content.sync import sync_course
     from courseware.models import Enrolment
     from labs import manifests, provisioning
     from labs.kube import Kube
     from labs.models import Cluster, Lab
-    from labs.standin import KubeStandIn
+    from simcluster import KubeStandIn
     from tests.conftest import make_cohort
 
     _, report = sync_course(ROOT / "tests" / "fixtures" / "course")
@@ -78,8 +79,9 @@ def main() -> None:
         standin.reset_requests()
         standin.delay(args.latency)
 
+        lab_ids = [lab.pk for lab in cohort_labs.ensure_labs(cohort)]
         started = time.perf_counter()
-        run = provisioning.provision_cohort(cohort.pk, kube_for=lambda _: kube)
+        run = provisioning.run_each(lab_ids, provisioning.provision, lambda _: kube)
         elapsed = time.perf_counter() - started
 
         requests = len(standin.requests)

@@ -26,10 +26,13 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
 from courseware.access import cohorts_managed_by, is_admin
+from courseware.cohort_labs import Operation
+from courseware.cohort_labs import queue as queue_lab_operation
 from courseware.enrolment import MAX_ROWS, SAMPLE_CSV, CsvInvalid, import_csv, remove
 from courseware.invites import queue_invites
 from courseware.models import Cohort, Course, Day, Enrolment, Exercise, Module, Task
-from labs.admin import cohort_labs_action, lab_counts, progress_bar
+from labs.admin import confirm_then, progress_bar
+from labs.models import Lab
 
 IMPORT_PERMISSION = "courseware.import_trainees"
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -103,6 +106,73 @@ def by_cohort(enrolments: QuerySet[Enrolment]) -> dict[Cohort, list[int]]:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# What the admin is asked to confirm before a lab operation on whole cohorts or trainees.
+LAB_OPERATIONS: dict[Operation, tuple[str, str]] = {
+    Operation.PROVISION: (
+        "Provision",
+        "Every trainee gets a lab, or the existing one is completed.",
+    ),
+    Operation.TEARDOWN: (
+        "Tear down",
+        "The labs are deleted, with all the trainees' work in them.",
+    ),
+    Operation.RESET: (
+        "Reset",
+        "The labs are deleted and created anew; the trainees' work in them is lost.",
+    ),
+}
+
+
+def cohort_labs_action(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    operation: Operation,
+    targets: dict[Cohort, list[int] | None],
+) -> HttpResponse | None:
+    """Run a lab operation on whole cohorts (``None``) or some of their enrolments, after
+    confirmation; each cohort's history records it."""
+    verb, consequence = LAB_OPERATIONS[operation]
+    missing = [cohort.name for cohort in targets if cohort.cluster_id is None]
+    if missing and operation != Operation.TEARDOWN:
+        model_admin.message_user(
+            request, f"No cluster set for: {', '.join(missing)}.", messages.ERROR
+        )
+        return None
+
+    def describe(cohort: Cohort, enrolments: list[int] | None) -> str:
+        who = "every trainee" if enrolments is None else f"{len(enrolments)} trainee(s)"
+        return f"{cohort.name}: {who} on {cohort.cluster or 'no cluster'}"
+
+    def perform() -> str:
+        for cohort, enrolments in targets.items():
+            model_admin.log_change(
+                request, cohort, f"{verb} labs ({describe(cohort, enrolments)}) queued."
+            )
+            queue_lab_operation(operation, cohort, enrolments)
+        return f"{verb}: queued for {len(targets)} cohort(s)."
+
+    return confirm_then(
+        request,
+        queryset,
+        action=f"{operation}_labs",
+        title=f"{verb} these labs?",
+        consequence=consequence,
+        objects=[describe(cohort, enrolments) for cohort, enrolments in targets.items()],
+        perform=perform,
+    )
+
+
+def lab_counts() -> dict[str, Any]:
+    """Annotations for a cohort queryset: its labs in total and ready."""
+    return {
+        "lab_count": Count("enrolments__lab", distinct=True),
+        "labs_ready": Count(
+            "enrolments__lab", filter=Q(enrolments__lab__state=Lab.State.READY), distinct=True
+        ),
+    }
 
 
 class EnrolmentForm(forms.ModelForm):
@@ -289,15 +359,15 @@ class CohortAdmin(admin.ModelAdmin):
 
     @admin.action(description="Provision the labs", permissions=["manage_labs"])
     def provision_labs(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> Any:
-        return cohort_labs_action(self, request, queryset, "provision_labs", whole(queryset))
+        return cohort_labs_action(self, request, queryset, Operation.PROVISION, whole(queryset))
 
     @admin.action(description="Tear down the labs", permissions=["manage_labs"])
     def teardown_labs(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> Any:
-        return cohort_labs_action(self, request, queryset, "teardown_labs", whole(queryset))
+        return cohort_labs_action(self, request, queryset, Operation.TEARDOWN, whole(queryset))
 
     @admin.action(description="Reset the labs", permissions=["manage_labs"])
     def reset_labs(self, request: HttpRequest, queryset: QuerySet[Cohort]) -> Any:
-        return cohort_labs_action(self, request, queryset, "reset_labs", whole(queryset))
+        return cohort_labs_action(self, request, queryset, Operation.RESET, whole(queryset))
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
@@ -461,17 +531,17 @@ class EnrolmentAdmin(admin.ModelAdmin):
     )
     def provision_labs(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> Any:
         live = queryset.exclude(state=Enrolment.State.REMOVED)
-        return cohort_labs_action(self, request, queryset, "provision_labs", by_cohort(live))
+        return cohort_labs_action(self, request, queryset, Operation.PROVISION, by_cohort(live))
 
     @admin.action(
         description="Tear down the labs of the selected trainees", permissions=["manage_labs"]
     )
     def teardown_labs(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> Any:
-        return cohort_labs_action(self, request, queryset, "teardown_labs", by_cohort(queryset))
+        return cohort_labs_action(self, request, queryset, Operation.TEARDOWN, by_cohort(queryset))
 
     @admin.action(
         description="Reset the labs of the selected trainees", permissions=["manage_labs"]
     )
     def reset_labs(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> Any:
         live = queryset.exclude(state=Enrolment.State.REMOVED)
-        return cohort_labs_action(self, request, queryset, "reset_labs", by_cohort(live))
+        return cohort_labs_action(self, request, queryset, Operation.RESET, by_cohort(live))

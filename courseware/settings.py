@@ -115,7 +115,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    "schedule-labs": {"task": "labs.tasks.schedule_labs", "schedule": 300.0},
+    "schedule-labs": {"task": "courseware.tasks.schedule_labs", "schedule": 300.0},
     "sweep-orphans": {
         "task": "labs.tasks.sweep_orphans",
         "schedule": 3600.0,

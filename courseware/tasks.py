@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from courseware import invites
+from courseware import cohort_labs, invites
 from courseware.models import Enrolment
 
 
@@ -25,3 +25,9 @@ def send_invite_email(enrolment_id: int) -> None:
     if enrolment is None:
         return  # removed or already accepted since it was queued: nothing to send
     invites.send_invite(enrolment)
+
+
+@shared_task
+def schedule_labs() -> dict[str, list[int]]:
+    """Beat: provision cohorts that start soon, tear down cohorts that ended a while ago."""
+    return cohort_labs.schedule()

@@ -6,12 +6,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from courseware import invite_views, views
-from labs import views as lab_views
 
 courseware_patterns = [
     path("", views.home, name="home"),
     path("cohorts/<slug:cohort>/", views.cohort, name="cohort"),
-    path("cohorts/<slug:cohort>/kubeconfig/", lab_views.kubeconfig, name="kubeconfig"),
+    path("cohorts/<slug:cohort>/kubeconfig/", views.kubeconfig, name="kubeconfig"),
     path("invite/<str:token>/", invite_views.accept, name="invite"),
     path("courses/<slug:course>/", views.agenda, name="agenda"),
     path("courses/<slug:course>/modules/<slug:module>/slides/", views.slides, name="slides"),

@@ -3,6 +3,7 @@ fixed in number whatever the size of the course."""
 
 from __future__ import annotations
 
+import yaml
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,7 +18,9 @@ from courseware.access import (
     is_admin,
 )
 from courseware.models import AgendaItem, Cohort, Course, Day, Enrolment, Exercise, Module, Task
+from labs import provisioning
 from labs.checks import Check
+from labs.kube import ClusterError
 from labs.models import Lab
 
 
@@ -77,6 +80,34 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
         ).first(),
     }
     return render(request, "courseware/cohort.html", context)
+
+
+@cohort_view
+def kubeconfig(request: HttpRequest, cohort: Cohort) -> HttpResponse:
+    """A kubeconfig with a short-lived token of the trainee's ServiceAccount, scoped to the
+    trainee's namespace. Only the trainee whose lab it is gets it, and only when it is ready."""
+    lab = (
+        Lab.objects.select_related("cluster", "enrolment__cohort", "enrolment__trainee")
+        .filter(enrolment__cohort=cohort, enrolment__trainee=request.user)
+        .exclude(enrolment__state=Enrolment.State.REMOVED)
+        .first()
+    )
+    if lab is None or lab.state != Lab.State.READY:
+        raise Http404("Your lab is not ready yet.")
+    try:
+        config = provisioning.trainee_kubeconfig(lab)
+    except ClusterError as exc:
+        return HttpResponse(
+            f"The cluster cannot issue a token right now: {exc.message}",
+            status=503,
+            content_type="text/plain",
+        )
+    response = HttpResponse(
+        yaml.safe_dump(config, sort_keys=False), content_type="application/yaml"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{lab.namespace}.kubeconfig"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @course_view

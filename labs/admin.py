@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -219,74 +219,3 @@ class LabAdmin(admin.ModelAdmin):
     @admin.action(description="Reset the selected labs", permissions=["manage_labs"])
     def reset(self, request: HttpRequest, queryset: QuerySet[Lab]) -> HttpResponse | None:
         return self._labs_action(request, queryset, "reset", "reset", tasks.reset_lab)
-
-
-# A cohort-wide lab operation: its task (cohort id, optional enrolment ids), the verb, and
-# what the admin is asked to confirm.
-COHORT_OPERATIONS: dict[str, tuple[Any, str, str]] = {
-    "provision_labs": (
-        tasks.provision_cohort,
-        "Provision",
-        "Every trainee gets a lab, or the existing one is completed.",
-    ),
-    "teardown_labs": (
-        tasks.teardown_cohort,
-        "Tear down",
-        "The labs are deleted, with all the trainees' work in them.",
-    ),
-    "reset_labs": (
-        tasks.reset_cohort,
-        "Reset",
-        "The labs are deleted and created anew; the trainees' work in them is lost.",
-    ),
-}
-
-
-def cohort_labs_action(
-    model_admin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet[Any],
-    action: str,
-    targets: dict[Any, list[int] | None],
-) -> HttpResponse | None:
-    """Run a lab operation on whole cohorts (``None``) or some of their enrolments, after
-    confirmation; each cohort's history records it."""
-    task, verb, consequence = COHORT_OPERATIONS[action]
-    missing = [cohort.name for cohort in targets if cohort.cluster_id is None]
-    if missing and action != "teardown_labs":
-        model_admin.message_user(
-            request, f"No cluster set for: {', '.join(missing)}.", messages.ERROR
-        )
-        return None
-
-    def describe(cohort: Any, enrolments: list[int] | None) -> str:
-        who = "every trainee" if enrolments is None else f"{len(enrolments)} trainee(s)"
-        return f"{cohort.name}: {who} on {cohort.cluster or 'no cluster'}"
-
-    def perform() -> str:
-        for cohort, enrolments in targets.items():
-            model_admin.log_change(
-                request, cohort, f"{verb} labs ({describe(cohort, enrolments)}) queued."
-            )
-            task.delay(cohort.pk, enrolments)
-        return f"{verb}: queued for {len(targets)} cohort(s)."
-
-    return confirm_then(
-        request,
-        queryset,
-        action=action,
-        title=f"{verb} these labs?",
-        consequence=consequence,
-        objects=[describe(cohort, enrolments) for cohort, enrolments in targets.items()],
-        perform=perform,
-    )
-
-
-def lab_counts() -> dict[str, Any]:
-    """Annotations for a cohort queryset: its labs in total and ready."""
-    return {
-        "lab_count": Count("enrolments__lab", distinct=True),
-        "labs_ready": Count(
-            "enrolments__lab", filter=Q(enrolments__lab__state=Lab.State.READY), distinct=True
-        ),
-    }

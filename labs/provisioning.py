@@ -1,5 +1,9 @@
 """Provisioning and teardown of labs: plain functions that the Celery tasks wrap.
 
+This module (like all of ``labs``) knows nothing of courses or cohorts beyond what a lab
+reaches through its enrolment: which labs to work on is decided by the caller
+(``courseware.cohort_labs`` for a cohort's labs), which passes their ids.
+
 A lab moves pending → provisioning → ready | failed → deleting → deleted, and its row
 records the step it reached and the last error. Every step is create-or-patch of one
 object of ``labs.manifests.lab_objects``, so running a provisioning again — twice, or
@@ -13,12 +17,12 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 from django.utils import timezone
 
-from courseware.models import Cohort, Enrolment
 from labs import manifests
 from labs.kube import ClusterError, Kube, pod_ready
 from labs.models import Cluster, Lab
@@ -46,8 +50,9 @@ def lab_spec(lab: Lab) -> manifests.LabSpec:
     )
 
 
-def ensure_lab(enrolment: Enrolment) -> Lab:
-    """The enrolment's lab row, created (pending) on first use."""
+def ensure_lab(enrolment: Any) -> Lab:
+    """The lab row of ``enrolment`` (a ``courseware.Enrolment``), created (pending) on first
+    use, on its cohort's cluster."""
     cohort = enrolment.cohort
     if cohort.cluster_id is None:
         raise LabUnavailable(f"cohort {cohort.name!r} has no cluster to put labs on")
@@ -143,6 +148,19 @@ def teardown(lab_id: int, kube: Kube | None = None) -> Lab:
     return lab
 
 
+def trainee_kubeconfig(lab: Lab) -> dict[str, Any]:
+    """A kubeconfig for the trainee's own laptop: a fresh short-lived token of the lab's
+    ServiceAccount, the lab's namespace as default. Raises ``ClusterError``."""
+    kube = Kube.for_cluster(lab.cluster)
+    token = kube.create_token(
+        lab.namespace, manifests.TRAINEE, settings.LAB_KUBECONFIG_TOKEN_SECONDS
+    )
+    server, ca_data = kube.server_address()
+    return manifests.trainee_kubeconfig(
+        lab_spec(lab), server=lab.cluster.public_server or server, ca_data=ca_data, token=token
+    )
+
+
 def reset(lab_id: int, kube: Kube | None = None) -> Lab:
     """Delete the lab and provision it anew: a clean slate for the trainee."""
     teardown(lab_id, kube)
@@ -150,21 +168,26 @@ def reset(lab_id: int, kube: Kube | None = None) -> Lab:
 
 
 @dataclass
-class CohortRun:
+class BatchRun:
+    """What a run over several labs did: the namespaces done, and the failed ones' errors."""
+
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _each(
-    lab_ids: Iterable[int], work: Callable[[int, Kube], Lab], kube_for: KubeFactory
-) -> CohortRun:
-    """Run ``work`` over labs with bounded concurrency, one client per cluster."""
+def run_each(
+    lab_ids: Iterable[int],
+    work: Callable[[int, Kube], Lab],
+    kube_for: KubeFactory = Kube.for_cluster,
+) -> BatchRun:
+    """Run ``work`` (``provision``, ``teardown`` or ``reset``) over labs with bounded
+    concurrency (``LAB_PROVISION_CONCURRENCY``), one client per cluster."""
     labs = list(Lab.objects.filter(pk__in=list(lab_ids)).select_related("cluster"))
     clients: dict[int, Kube] = {}
     for lab in labs:
         if lab.cluster_id not in clients:
             clients[lab.cluster_id] = kube_for(lab.cluster)
-    run = CohortRun()
+    run = BatchRun()
 
     def one(lab: Lab) -> None:
         try:
@@ -183,50 +206,6 @@ def _each(
     with ThreadPoolExecutor(max_workers=settings.LAB_PROVISION_CONCURRENCY) as pool:
         list(pool.map(one, labs))
     return run
-
-
-def live_enrolments(cohort: Cohort) -> Iterable[Enrolment]:
-    return cohort.enrolments.exclude(state=Enrolment.State.REMOVED).select_related(
-        "trainee", "cohort"
-    )
-
-
-def provision_cohort(
-    cohort_id: int,
-    enrolment_ids: list[int] | None = None,
-    kube_for: KubeFactory = Kube.for_cluster,
-) -> CohortRun:
-    labs = _labs_of(cohort_id, enrolment_ids)
-    return _each((lab.pk for lab in labs), provision, kube_for)
-
-
-def reset_cohort(
-    cohort_id: int,
-    enrolment_ids: list[int] | None = None,
-    kube_for: KubeFactory = Kube.for_cluster,
-) -> CohortRun:
-    labs = _labs_of(cohort_id, enrolment_ids)
-    return _each((lab.pk for lab in labs), reset, kube_for)
-
-
-def _labs_of(cohort_id: int, enrolment_ids: list[int] | None) -> list[Lab]:
-    cohort = Cohort.objects.get(pk=cohort_id)
-    enrolments = live_enrolments(cohort)
-    if enrolment_ids is not None:
-        enrolments = enrolments.filter(pk__in=enrolment_ids)
-    with transaction.atomic():
-        return [ensure_lab(enrolment) for enrolment in enrolments]
-
-
-def teardown_cohort(
-    cohort_id: int,
-    enrolment_ids: list[int] | None = None,
-    kube_for: KubeFactory = Kube.for_cluster,
-) -> CohortRun:
-    labs = Lab.objects.filter(enrolment__cohort_id=cohort_id).exclude(state=Lab.State.DELETED)
-    if enrolment_ids is not None:
-        labs = labs.filter(enrolment_id__in=enrolment_ids)
-    return _each(labs.values_list("pk", flat=True), teardown, kube_for)
 
 
 def orphans(cluster: Cluster, kube: Kube | None = None) -> list[str]:

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 
 from celery import shared_task
-from django.conf import settings
-from django.utils import timezone
 
-from courseware.models import Cohort
 from labs import provisioning
-from labs.kube import ClusterError
+from labs.kube import ClusterError, Kube
 from labs.models import Cluster, Lab
 
 log = logging.getLogger(__name__)
@@ -63,49 +59,26 @@ def reset_lab(lab_id: int) -> str:
     return _run(provisioning.reset, lab_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def provision_cohort(cohort_id: int, enrolment_ids: list[int] | None = None) -> dict:
-    run = provisioning.provision_cohort(cohort_id, enrolment_ids)
+def _batch(work: Callable[[int, Kube], Lab], lab_ids: list[int]) -> dict:
+    run = provisioning.run_each(lab_ids, work)
     return {"done": len(run.done), "failed": run.failed}
 
 
+# Many labs in one task: one client (and one API discovery) per cluster, and the concurrency
+# bounded by LAB_PROVISION_CONCURRENCY rather than by the number of workers.
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def reset_cohort(cohort_id: int, enrolment_ids: list[int] | None = None) -> dict:
-    run = provisioning.reset_cohort(cohort_id, enrolment_ids)
-    return {"done": len(run.done), "failed": run.failed}
+def provision_labs(lab_ids: list[int]) -> dict:
+    return _batch(provisioning.provision, lab_ids)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def teardown_cohort(cohort_id: int, enrolment_ids: list[int] | None = None) -> dict:
-    run = provisioning.teardown_cohort(cohort_id, enrolment_ids)
-    return {"done": len(run.done), "failed": run.failed}
+def reset_labs(lab_ids: list[int]) -> dict:
+    return _batch(provisioning.reset, lab_ids)
 
 
-@shared_task
-def schedule_labs() -> dict:
-    """Beat: provision cohorts that start soon, tear down cohorts that ended a while ago."""
-    now = timezone.now()
-    soon = now + timedelta(hours=settings.LAB_PROVISION_LEAD_HOURS)
-    long_ago = now - timedelta(hours=settings.LAB_TEARDOWN_GRACE_HOURS)
-    starting = Cohort.objects.filter(cluster__isnull=False, starts_at__lte=soon, ends_at__gt=now)
-    to_provision = [
-        cohort.pk
-        for cohort in starting
-        if cohort.enrolments.exclude(state="removed")
-        .exclude(lab__state__in=[Lab.State.READY, Lab.State.PROVISIONING])
-        .exists()
-    ]
-    to_teardown = list(
-        Cohort.objects.filter(ends_at__lte=long_ago)
-        .filter(enrolments__lab__state__in=[s for s in Lab.State if s != Lab.State.DELETED])
-        .values_list("pk", flat=True)
-        .distinct()
-    )
-    for cohort_id in to_provision:
-        provision_cohort.delay(cohort_id)
-    for cohort_id in to_teardown:
-        teardown_cohort.delay(cohort_id)
-    return {"provision": to_provision, "teardown": to_teardown}
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def teardown_labs(lab_ids: list[int]) -> dict:
+    return _batch(provisioning.teardown, lab_ids)
 
 
 @shared_task

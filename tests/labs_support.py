@@ -10,7 +10,7 @@ import yaml
 from courseware.models import Cohort, Enrolment
 from labs.kube import Kube, RetryPolicy
 from labs.models import Cluster
-from labs.standin import KubeStandIn
+from simcluster import KubeStandIn
 from tests.conftest import make_user
 
 

@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from courseware import access
 from courseware.models import Cohort, Enrolment
-from labs.routing import websocket_urlpatterns
+from courseware.routing import websocket_urlpatterns
 from tests.conftest import People, make_user
 
 pytestmark = pytest.mark.django_db

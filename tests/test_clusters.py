@@ -4,6 +4,7 @@ test that reports the version or the exact error, lab actions behind confirmatio
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -13,10 +14,11 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from courseware import cohort_labs
 from courseware.models import Cohort
 from labs import provisioning, secrets
 from labs.models import Cluster, Lab
-from labs.standin import KubeStandIn
+from simcluster import KubeStandIn
 from tests.conftest import People
 from tests.labs_support import enrol, make_cluster
 
@@ -173,7 +175,11 @@ def test_it_asks_before_tearing_labs_down(
 
 
 def test_it_provisions_a_cohort_from_the_admin(
-    people: People, cohort: Cohort, standin: KubeStandIn, settings: Settings
+    people: People,
+    cohort: Cohort,
+    standin: KubeStandIn,
+    settings: Settings,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     settings.LAB_PROVISION_CONCURRENCY = 1  # threads would not see this test's transaction
     cohort.cluster = make_cluster(standin)
@@ -182,7 +188,8 @@ def test_it_provisions_a_cohort_from_the_admin(
     client = admin_client(people)
     form = {"action": "provision_labs", "_selected_action": [cohort.pk], "confirmed": "yes"}
 
-    response = client.post("/admin/courseware/cohort/", form, follow=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/courseware/cohort/", form, follow=True)
 
     assert "Provision: queued for 1 cohort(s)." in response.text
     entry = LogEntry.objects.get(object_id=str(cohort.pk), content_type__model="cohort")
@@ -248,13 +255,19 @@ def test_it_does_not_send_a_pasted_kubeconfig_back_with_an_error(
 
 
 def test_it_resets_the_labs_of_selected_trainees_only(
-    people: People, cohort: Cohort, standin: KubeStandIn, settings: Settings
+    people: People,
+    cohort: Cohort,
+    standin: KubeStandIn,
+    settings: Settings,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     settings.LAB_PROVISION_CONCURRENCY = 1
     cohort.cluster = make_cluster(standin)
     cohort.save()
     chosen, other = enrol(cohort, "ola_o", "pim_p")
-    provisioning.provision_cohort(cohort.pk)
+    provisioning.run_each(
+        [lab.pk for lab in cohort_labs.ensure_labs(cohort)], provisioning.provision
+    )
     for enrolment in (chosen, other):
         standin.put({
             "apiVersion": "v1", "kind": "ConfigMap",
@@ -264,7 +277,10 @@ def test_it_resets_the_labs_of_selected_trainees_only(
     form = {"action": "reset_labs", "_selected_action": [chosen.pk]}
 
     asked = client.post("/admin/courseware/enrolment/", form)
-    done = client.post("/admin/courseware/enrolment/", {**form, "confirmed": "yes"}, follow=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(
+            "/admin/courseware/enrolment/", {**form, "confirmed": "yes"}, follow=True
+        )
 
     assert "Spring Class: 1 trainee(s) on stand-in" in asked.text
     assert "Reset: queued for 1 cohort(s)." in done.text

@@ -16,7 +16,7 @@ from pytest_django.fixtures import Settings
 from courseware import access
 from courseware.models import Cohort, Course
 from labs.models import Lab
-from labs.standin import KubeStandIn
+from simcluster import KubeStandIn
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from courseware.celery import app
 from courseware.models import Cohort
 from labs import manifests, provisioning, tasks
 from labs.models import Lab
-from labs.standin import KubeStandIn
+from simcluster import KubeStandIn
 from tests.labs_support import enrol, make_cluster
 from tests.test_asgi import redis_url
 

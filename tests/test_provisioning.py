@@ -10,11 +10,12 @@ import pytest
 from django.db import connection
 from pytest_django.fixtures import Settings
 
+from courseware import cohort_labs
 from courseware.models import Cohort, Enrolment
 from labs import manifests, provisioning
 from labs.kube import ClusterError
 from labs.models import Cluster, Lab
-from labs.standin import KubeStandIn
+from simcluster import KubeStandIn
 from tests.labs_support import Sleeps, enrol, kube_for, make_cluster
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +46,10 @@ def lab(cohort: Cohort, cluster: Cluster) -> Lab:
     cohort.save()
     (enrolment,) = enrol(cohort, f"tara_{cohort.pk}")
     return provisioning.ensure_lab(enrolment)
+
+
+def lab_ids(cohort: Cohort) -> list[int]:
+    return [lab.pk for lab in cohort_labs.ensure_labs(cohort)]
 
 
 def objects_of(standin: KubeStandIn, lab: Lab) -> dict[str, dict]:
@@ -228,14 +233,16 @@ def test_it_provisions_and_tears_down_a_whole_cohort(
     enrolments = enrol(cohort, "ann_a", "bob_b", "cy_c", "dee_d", "eve_e")
     Enrolment.objects.filter(pk=enrolments[-1].pk).update(state=Enrolment.State.REMOVED)
 
-    run = provisioning.provision_cohort(cohort.pk, kube_for=kube_for)
+    run = provisioning.run_each(lab_ids(cohort), provisioning.provision, kube_for)
 
     assert len(run.done) == 4
     assert run.failed == {}
     assert Lab.objects.filter(state=Lab.State.READY).count() == 4
     assert not Lab.objects.filter(enrolment=enrolments[-1]).exists()
 
-    run = provisioning.teardown_cohort(cohort.pk, kube_for=kube_for)
+    run = provisioning.run_each(
+        cohort_labs.labs_to_tear_down(cohort), provisioning.teardown, kube_for
+    )
 
     assert len(run.done) == 4
     assert Lab.objects.exclude(state=Lab.State.DELETED).count() == 0
@@ -254,7 +261,7 @@ def test_it_reports_the_labs_that_failed_in_a_cohort_run(
     bad = provisioning.ensure_lab(second).namespace
     standin.fail("POST", rf"/namespaces/{bad}/networkpolicies$", 422, times=3, message="nope")
 
-    run = provisioning.provision_cohort(cohort.pk, kube_for=kube_for)
+    run = provisioning.run_each(lab_ids(cohort), provisioning.provision, kube_for)
 
     assert run.done == [provisioning.ensure_lab(first).namespace]
     assert list(run.failed) == [bad]

@@ -23,7 +23,7 @@ from kubernetes.client import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.stream import stream
 
-from labs.standin import ExecSession, KubeStandIn
+from simcluster import ExecSession, KubeStandIn
 
 REPO = Path(__file__).resolve().parent.parent
 MERGE = "application/merge-patch+json"
@@ -743,7 +743,7 @@ def test_it_hands_exec_sessions_to_a_pluggable_handler(
         assert session.read_stderr() == "warning\n"
         assert session.returncode == 0
     finally:
-        from labs.standin import echo_shell
+        from simcluster import echo_shell
 
         standin.exec_handler = echo_shell
 
@@ -771,7 +771,7 @@ def test_it_refuses_exec_into_missing_or_pending_pods(core: client.CoreV1Api, ns
 def test_it_runs_as_a_labelled_simulated_cluster(tmp_path: Path) -> None:
     config = tmp_path / "kubeconfig"
     process = subprocess.Popen(
-        [sys.executable, "-m", "labs.standin", "--port", "0", "--kubeconfig", str(config)],
+        [sys.executable, "-m", "simcluster", "--port", "0", "--kubeconfig", str(config)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 from django.utils import timezone
 
+from courseware import cohort_labs
 from courseware.invites import make_token
 from courseware.models import Cohort, Course, Enrolment
 from courseware.models.cohort import INSTRUCTORS_GROUP, PodSecurity
@@ -106,7 +107,8 @@ class Command(BaseCommand):
         if not provision:
             self.stdout.write(f"Cluster {name!r} registered; provision labs from the admin.")
             return
-        run = provisioning.provision_cohort(cohort.pk)
+        labs = cohort_labs.ensure_labs(cohort)
+        run = provisioning.run_each([lab.pk for lab in labs], provisioning.provision)
         self.stdout.write(f"Labs on {name}: {len(run.done)} ready, {len(run.failed)} failed")
         for namespace, error in run.failed.items():
             self.stderr.write(f"  {namespace}: {error}")

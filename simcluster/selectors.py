@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labs.standin.errors import ApiError
-from labs.standin.resources import Resource
+from simcluster.errors import ApiError
+from simcluster.resources import Resource
 
 __all__ = ["ObjectFilter"]
 

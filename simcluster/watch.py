@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from labs.standin.errors import ApiError
-from labs.standin.messages import LOGGED
-from labs.standin.store import Event
+from simcluster.errors import ApiError
+from simcluster.messages import LOGGED
+from simcluster.store import Event
 
 if TYPE_CHECKING:
-    from labs.standin.cluster import KubeStandIn
-    from labs.standin.selectors import ObjectFilter
-    from labs.standin.server import Target
+    from simcluster.cluster import KubeStandIn
+    from simcluster.selectors import ObjectFilter
+    from simcluster.server import Target
 
 __all__ = ["serve_watch"]
 

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from labs.standin.errors import ApiError
-from labs.standin.messages import dry_run, flag, get_or_404, read_body, respond
-from labs.standin.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from labs.standin.resources import Resource, known
-from labs.standin.selectors import ObjectFilter
-from labs.standin.store import timestamp
-from labs.standin.watch import serve_watch
+from simcluster.errors import ApiError
+from simcluster.messages import dry_run, flag, get_or_404, read_body, respond
+from simcluster.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from simcluster.resources import Resource, known
+from simcluster.selectors import ObjectFilter
+from simcluster.store import timestamp
+from simcluster.watch import serve_watch
 
 if TYPE_CHECKING:
-    from labs.standin.cluster import KubeStandIn
-    from labs.standin.server import Target
+    from simcluster.cluster import KubeStandIn
+    from simcluster.server import Target
 
 __all__ = ["apply_patch", "patch", "read_object", "serve"]
 

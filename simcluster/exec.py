@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from labs.standin.errors import ApiError
-from labs.standin.messages import LOGGED, flag, get_or_404
+from simcluster.errors import ApiError
+from simcluster.messages import LOGGED, flag, get_or_404
 
 if TYPE_CHECKING:
-    from labs.standin.cluster import KubeStandIn
-    from labs.standin.server import Target
+    from simcluster.cluster import KubeStandIn
+    from simcluster.server import Target
 
 __all__ = ["PROTOCOLS", "ExecSession", "container_of", "echo_shell", "serve_exec"]
 

@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from labs.standin.resources import Resource
+    from simcluster.resources import Resource
 
 __all__ = ["REASONS", "ApiError", "status_body"]
 

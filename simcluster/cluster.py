@@ -19,14 +19,14 @@ from typing import Any
 import kubernetes
 from aiohttp import web
 
-from labs.standin.controllers import Controllers
-from labs.standin.errors import ApiError
-from labs.standin.exec import ExecSession, echo_shell
-from labs.standin.faults import Fault, Faults
-from labs.standin.patch import merge_patch
-from labs.standin.resources import Resource, by_kind
-from labs.standin.server import build_app
-from labs.standin.store import Store
+from simcluster.controllers import Controllers
+from simcluster.errors import ApiError
+from simcluster.exec import ExecSession, echo_shell
+from simcluster.faults import Fault, Faults
+from simcluster.patch import merge_patch
+from simcluster.resources import Resource, by_kind
+from simcluster.server import build_app
+from simcluster.store import Store
 
 __all__ = ["KubeStandIn"]
 
@@ -50,7 +50,7 @@ class KubeStandIn:
     ``history``: how many events watches can catch up on; older versions get 410 Expired.
 
     Hooks a test may replace: ``exec_handler(pod, command, session) -> exit code`` (a
-    coroutine, see `labs.standin.exec`), ``log_handler(pod, container) -> text`` for
+    coroutine, see `simcluster.exec`), ``log_handler(pod, container) -> text`` for
     ``pods/log``, ``access_review(spec, bearer_token) -> allowed`` for SelfSubjectAccessReviews.
     ``tokens`` maps every token issued by a TokenRequest to (namespace, service account);
     ``requests`` lists (method, path, status) of every request served, in order.

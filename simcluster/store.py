@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from labs.standin.errors import ApiError
-from labs.standin.resources import Resource, known
-from labs.standin.validation import apply_defaults, check_pod_update, generate_name, validate
+from simcluster.errors import ApiError
+from simcluster.resources import Resource, known
+from simcluster.validation import apply_defaults, check_pod_update, generate_name, validate
 
 __all__ = ["Event", "Store", "timestamp"]
 

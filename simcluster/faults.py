@@ -10,7 +10,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from labs.standin.errors import ApiError
+from simcluster.errors import ApiError
 
 __all__ = ["Fault", "Faults"]
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from labs.standin import handlers, subresources
-from labs.standin.errors import ApiError
-from labs.standin.messages import LOGGED, error_response, respond
-from labs.standin.resources import (
+from simcluster import handlers, subresources
+from simcluster.errors import ApiError
+from simcluster.messages import LOGGED, error_response, respond
+from simcluster.resources import (
     SERVER_VERSION,
     Resource,
     api_group,
@@ -30,7 +30,7 @@ from labs.standin.resources import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from labs.standin.cluster import KubeStandIn
+    from simcluster.cluster import KubeStandIn
 
 __all__ = ["Target", "build_app"]
 

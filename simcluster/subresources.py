@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from labs.standin.errors import ApiError
-from labs.standin.exec import container_of, serve_exec
-from labs.standin.handlers import apply_patch, patch, read_object
-from labs.standin.messages import dry_run, get_or_404, read_body, respond
-from labs.standin.store import timestamp
+from simcluster.errors import ApiError
+from simcluster.exec import container_of, serve_exec
+from simcluster.handlers import apply_patch, patch, read_object
+from simcluster.messages import dry_run, get_or_404, read_body, respond
+from simcluster.store import timestamp
 
 if TYPE_CHECKING:
-    from labs.standin.cluster import KubeStandIn
-    from labs.standin.server import Target
+    from simcluster.cluster import KubeStandIn
+    from simcluster.server import Target
 
 __all__ = ["serve"]
 

@@ -1,4 +1,4 @@
-"""``python -m labs.standin``: run the Kubernetes API stand-in in the foreground as a
+"""``python -m simcluster``: run the Kubernetes API stand-in in the foreground as a
 clearly labelled simulated cluster, with a kubeconfig file for kubectl and the app."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from labs.standin.cluster import KubeStandIn
+from simcluster.cluster import KubeStandIn
 
 _BANNER = """\
 ==============================================================================
@@ -28,7 +28,7 @@ _BANNER = """\
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m labs.standin",
+        prog="python -m simcluster",
         description="Run a SIMULATED Kubernetes API server (Lotse's stand-in) in the foreground.",
     )
     parser.add_argument("--port", type=int, default=8001, help="port to listen on (8001)")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import secrets
 
-from labs.standin.errors import ApiError
-from labs.standin.resources import Resource
+from simcluster.errors import ApiError
+from simcluster.resources import Resource
 
 __all__ = ["apply_defaults", "check_pod_update", "generate_name", "validate"]
 

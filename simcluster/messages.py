@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from labs.standin.errors import ApiError
+from simcluster.errors import ApiError
 
 if TYPE_CHECKING:
-    from labs.standin.cluster import KubeStandIn
-    from labs.standin.server import Target
+    from simcluster.cluster import KubeStandIn
+    from simcluster.server import Target
 
 __all__ = ["LOGGED", "dry_run", "error_response", "flag", "get_or_404", "read_body", "respond"]
 

@@ -16,8 +16,8 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from labs.standin.resources import known, namespaced_resources
-from labs.standin.store import Event, Store, timestamp
+from simcluster.resources import known, namespaced_resources
+from simcluster.store import Event, Store, timestamp
 
 __all__ = ["NODE_NAME", "Controllers"]
 
