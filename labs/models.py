@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import secrets as random
+from functools import cache
+
 from django.db import models
 from django.utils import timezone
 
 from labs import secrets
 
 DEFAULT_TOOLBOX_IMAGE = "bitnami/kubectl:1.34"
+
+
+def _new_installation_key() -> str:
+    return random.token_hex(6)
+
+
+class Installation(models.Model):
+    """This Lotse installation, as its clusters know it: every object Lotse creates carries
+    ``key`` in a label, so that two installations sharing a cluster (or a namespace that
+    only looks like Lotse's) are never mistaken for each other. One row, made by the first
+    migration run against the database."""
+
+    key = models.CharField(max_length=12, unique=True, default=_new_installation_key)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@cache
+def installation_key() -> str:
+    """The key of this installation (read once per process; it never changes)."""
+    installation = Installation.objects.order_by("pk").first()
+    if installation is None:
+        installation = Installation.objects.create()
+    return installation.key
 
 
 class Cluster(models.Model):
