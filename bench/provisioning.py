@@ -55,7 +55,7 @@ def main() -> None:
     from labs.kube import Kube
     from labs.models import Cluster, Lab
     from simcluster import KubeStandIn
-    from tests.conftest import make_cohort
+    from tests.factories import make_cohort
 
     _, report = sync_course(ROOT / "tests" / "fixtures" / "course")
     with KubeStandIn(auto_ready_after=0).start() as standin:

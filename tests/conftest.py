@@ -1,25 +1,32 @@
+"""The suite's fixtures, each defined once: courses, cohorts, the named users, the API
+stand-in and the browser. Helpers that are not fixtures live in tests/factories.py."""
+
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
-import zoneinfo
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group, User
-from django.utils import timezone
+from django.contrib.auth.models import User
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from pytest_django.fixtures import Settings
 
 from courseware.content.sync import sync_course
 from courseware.models import Cohort, Course, Enrolment
-from courseware.models.cohort import INSTRUCTORS_GROUP
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from labs.models import Cluster
+from simcluster import KubeStandIn
+from tests.factories import (
+    ARTIFACTS,
+    FIXTURES,
+    People,
+    make_cluster,
+    make_cohort,
+    make_instructor,
+    make_user,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -64,44 +71,6 @@ def real_course(db: None) -> Course:
     return report.course
 
 
-def make_cohort(course: Course, slug: str, *, days_from_now: int = 0, length: int = 3) -> Cohort:
-    """A Berlin cohort starting at local midnight, so that "now" is on its first day
-    whatever the time of day the tests run."""
-    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
-    midnight = timezone.now().astimezone(berlin).replace(hour=0, minute=0, second=0, microsecond=0)
-    starts = midnight + dt.timedelta(days=days_from_now)
-    return Cohort.objects.create(
-        name=slug.replace("-", " ").title(),
-        slug=slug,
-        course=course,
-        starts_at=starts,
-        ends_at=starts + dt.timedelta(days=length),
-        timezone="Europe/Berlin",
-    )
-
-
-def make_user(name: str, **extra: object) -> User:
-    return User.objects.create_user(
-        username=name,
-        email=f"{name}@example.com",
-        password="correct-horse-battery-staple",
-        first_name=name.split("_")[0].title(),
-        **extra,
-    )
-
-
-@dataclass
-class People:
-    """The named users of the access tests: one of each role, and their counterparts in
-    another cohort of another course."""
-
-    admin: User
-    instructor: User
-    other_instructor: User
-    trainee: User
-    other_trainee: User
-
-
 @pytest.fixture
 def cohort(fixture_course: Course) -> Cohort:
     """A cohort of the fixture course that is running now."""
@@ -113,27 +82,81 @@ def other_cohort(other_course: Course) -> Cohort:
     return make_cohort(other_course, "other-class")
 
 
+# -- the named users: one of each role, each defined once ---------------------------------
+
+
 @pytest.fixture
-def people(cohort: Cohort, other_cohort: Cohort) -> People:
-    instructors = Group.objects.get(name=INSTRUCTORS_GROUP)
-    people = People(
-        admin=make_user("ada_admin", is_staff=True, is_superuser=True),
-        instructor=make_user("ivan_instructor"),
-        other_instructor=make_user("olga_instructor"),
-        trainee=make_user("tina_trainee"),
-        other_trainee=make_user("tom_trainee"),
-    )
-    for instructor, its_cohort in (
-        (people.instructor, cohort),
-        (people.other_instructor, other_cohort),
-    ):
-        instructor.groups.add(instructors)
-        its_cohort.instructors.add(instructor)
-    Enrolment.objects.create(cohort=cohort, trainee=people.trainee, state=Enrolment.State.ACTIVE)
+def admin(db: None) -> User:
+    """Ada, a superuser."""
+    return make_user("ada_admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def instructor(db: None) -> User:
+    """Ivan, an instructor (in the Instructors group) who teaches no cohort until a test or
+    ``people`` gives him one."""
+    return make_instructor("ivan_instructor")
+
+
+@pytest.fixture
+def other_instructor(db: None) -> User:
+    """Olga, another instructor."""
+    return make_instructor("olga_instructor")
+
+
+@pytest.fixture
+def trainee(db: None) -> User:
+    """Tina, a trainee, enrolled nowhere until a test or ``people`` enrols her."""
+    return make_user("tina_trainee")
+
+
+@pytest.fixture
+def other_trainee(db: None) -> User:
+    """Tom, another trainee."""
+    return make_user("tom_trainee")
+
+
+@pytest.fixture
+def people(
+    cohort: Cohort,
+    other_cohort: Cohort,
+    admin: User,
+    instructor: User,
+    other_instructor: User,
+    trainee: User,
+    other_trainee: User,
+) -> People:
+    """The named users at work: the instructor teaches ``cohort`` and the trainee is active
+    in it; the other instructor and the other trainee the same in ``other_cohort``."""
+    cohort.instructors.add(instructor)
+    other_cohort.instructors.add(other_instructor)
+    Enrolment.objects.create(cohort=cohort, trainee=trainee, state=Enrolment.State.ACTIVE)
     Enrolment.objects.create(
-        cohort=other_cohort, trainee=people.other_trainee, state=Enrolment.State.ACTIVE
+        cohort=other_cohort, trainee=other_trainee, state=Enrolment.State.ACTIVE
     )
-    return people
+    return People(
+        admin=admin,
+        instructor=instructor,
+        other_instructor=other_instructor,
+        trainee=trainee,
+        other_trainee=other_trainee,
+    )
+
+
+# -- the Kubernetes API stand-in ------------------------------------------------------------
+
+
+@pytest.fixture
+def standin() -> Iterator[KubeStandIn]:
+    """A fresh API stand-in for the test, whose pods are ready as soon as they exist."""
+    with KubeStandIn(auto_ready_after=0).start() as server:
+        yield server
+
+
+@pytest.fixture
+def cluster(standin: KubeStandIn) -> Cluster:
+    """A cluster row pointing at ``standin``."""
+    return make_cluster(standin)
 
 
 # -- browser tests: Debian's chromium, driven by Playwright -------------------------------
@@ -143,7 +166,6 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 # Module scope: Playwright's sync API runs an event loop in this thread while a browser is
@@ -160,10 +182,6 @@ def browser() -> Iterator[Browser]:
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
-def _bad(message: ConsoleMessage) -> bool:
-    return message.type in {"error", "warning"}
-
-
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser page; the test fails on any console error or warning, page error,
@@ -171,9 +189,11 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     problems: list[str] = []
-    page.on(
-        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if _bad(m) else None
-    )
+
+    def bad(message: ConsoleMessage) -> bool:
+        return message.type in {"error", "warning"}
+
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if bad(m) else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
     page.on(

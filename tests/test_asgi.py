@@ -3,8 +3,6 @@ messages between processes (against the real Redis)."""
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 
 import pytest
@@ -14,17 +12,7 @@ from channels_redis.core import RedisChannelLayer
 
 from courseware.asgi import application
 from courseware.models import Course
-
-
-def redis_url() -> str:
-    url = os.environ.get("LOTSE_TEST_REDIS_URL")
-    if url:
-        return url
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        pytest.skip("no Redis: set LOTSE_TEST_REDIS_URL or run one at 127.0.0.1:6379")
-    return "redis://127.0.0.1:6379/15"
+from tests.factories import redis_url
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,16 +6,15 @@ import re
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 from pytest_django import Settings
 
+from tests.factories import PASSWORD, make_user
+
 pytestmark = pytest.mark.django_db
 
-User = get_user_model()
-PASSWORD = "harbour-pilot-42-steers"
 NEW_PASSWORD = "lighthouse-keeper-77-shines"
 
 
@@ -23,24 +22,6 @@ def input_tag(html: str, name: str) -> str:
     tags = re.findall(rf'<input [^>]*name="{name}"[^>]*>', html)
     assert len(tags) == 1, tags
     return tags[0]
-
-
-@pytest.fixture
-def trainee() -> AbstractUser:
-    return User.objects.create_user(
-        username="trainee@example.com",
-        email="trainee@example.com",
-        password=PASSWORD,
-        first_name="Tia",
-        last_name="Trainee",
-    )
-
-
-@pytest.fixture
-def other_trainee() -> AbstractUser:
-    return User.objects.create_user(
-        username="other@example.com", email="other@example.com", password=PASSWORD
-    )
 
 
 def test_it_shows_the_login_page(client: Client) -> None:
@@ -56,11 +37,11 @@ def test_it_shows_the_login_page(client: Client) -> None:
     assert 'href="/static/css/lotse.css"' in response.text
 
 
-def test_it_logs_in_and_goes_where_it_was_asked_to(client: Client, trainee: AbstractUser) -> None:
+def test_it_logs_in_and_goes_where_it_was_asked_to(client: Client, trainee: User) -> None:
     response = client.post(
         "/accounts/login/",
         {
-            "username": "trainee@example.com",
+            "username": "tina_trainee",
             "password": PASSWORD,
             "next": "/accounts/password_change/",
         },
@@ -71,37 +52,33 @@ def test_it_logs_in_and_goes_where_it_was_asked_to(client: Client, trainee: Abst
     assert client.session["_auth_user_id"] == str(trainee.pk)
 
 
-def test_it_logs_in_to_the_home_page(client: Client, trainee: AbstractUser) -> None:
-    response = client.post(
-        "/accounts/login/", {"username": "trainee@example.com", "password": PASSWORD}
-    )
+def test_it_logs_in_to_the_home_page(client: Client, trainee: User) -> None:
+    response = client.post("/accounts/login/", {"username": "tina_trainee", "password": PASSWORD})
 
     assert response.status_code == 302
     assert response["Location"] == "/"
 
 
-def test_it_explains_a_wrong_password(client: Client, trainee: AbstractUser) -> None:
-    response = client.post(
-        "/accounts/login/", {"username": "trainee@example.com", "password": "wrong"}
-    )
+def test_it_explains_a_wrong_password(client: Client, trainee: User) -> None:
+    response = client.post("/accounts/login/", {"username": "tina_trainee", "password": "wrong"})
 
     assert response.status_code == 200
     assert 'class="form-errors" role="alert"' in response.text
     assert "Please enter a correct username and password" in response.text
-    assert 'value="trainee@example.com"' in response.text
+    assert 'value="tina_trainee"' in response.text
     assert "_auth_user_id" not in client.session
 
 
-def test_it_shows_who_is_logged_in_with_a_logout_button(
-    client: Client, trainee: AbstractUser
-) -> None:
+def test_it_shows_who_is_logged_in_with_a_logout_button(client: Client, trainee: User) -> None:
+    trainee.last_name = "Trainee"
+    trainee.save()
     client.force_login(trainee)
 
     response = client.get("/accounts/password_change/")
 
     assert response.status_code == 200
     assert '<a class="nav-user" href="/accounts/password_change/"' in response.text
-    assert "Tia Trainee</a>" in response.text
+    assert "Tina Trainee</a>" in response.text
     assert '<form class="logout-form" method="post" action="/accounts/logout/">' in response.text
     assert ">Log in</a>" not in response.text
 
@@ -113,7 +90,7 @@ def test_it_offers_anonymous_visitors_a_login_link(client: Client) -> None:
     assert "logout-form" not in response.text
 
 
-def test_it_logs_out_by_post_only(client: Client, trainee: AbstractUser) -> None:
+def test_it_logs_out_by_post_only(client: Client, trainee: User) -> None:
     client.force_login(trainee)
 
     by_get = client.get("/accounts/logout/")
@@ -137,10 +114,10 @@ def test_it_renders_the_logged_out_page(client: Client, settings: Settings) -> N
 
 
 def test_it_resets_a_password_through_the_emailed_link(
-    client: Client, trainee: AbstractUser, mailoutbox: list[mail.EmailMessage]
+    client: Client, trainee: User, mailoutbox: list[mail.EmailMessage]
 ) -> None:
     form = client.get("/accounts/password_reset/")
-    sent = client.post("/accounts/password_reset/", {"email": "trainee@example.com"})
+    sent = client.post("/accounts/password_reset/", {"email": "tina_trainee@example.com"})
 
     email_input = input_tag(form.text, "email")
     assert 'type="email"' in email_input
@@ -150,9 +127,9 @@ def test_it_resets_a_password_through_the_emailed_link(
     assert client.get(sent["Location"]).status_code == 200
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
-    assert message.to == ["trainee@example.com"]
+    assert message.to == ["tina_trainee@example.com"]
     assert message.subject == "Reset your Lotse password"
-    assert "You log in with: trainee@example.com" in message.body
+    assert "You log in with: tina_trainee" in message.body
     links = re.findall(r"https?://\S+", message.body)
     assert len(links) == 1
     # The link names the site's own address, whatever Host the request came with.
@@ -172,18 +149,18 @@ def test_it_resets_a_password_through_the_emailed_link(
     assert "Your password is set" in client.get(done["Location"]).text
     trainee.refresh_from_db()
     assert trainee.check_password(NEW_PASSWORD)
-    assert Client().login(username="trainee@example.com", password=NEW_PASSWORD)
+    assert Client().login(username="tina_trainee", password=NEW_PASSWORD)
     assert "This link does not work" in client.get(path, follow=True).text
 
 
 def test_it_keeps_a_weak_reset_password_out(
-    client: Client, trainee: AbstractUser, mailoutbox: list[mail.EmailMessage]
+    client: Client, trainee: User, mailoutbox: list[mail.EmailMessage]
 ) -> None:
-    client.post("/accounts/password_reset/", {"email": "trainee@example.com"})
+    client.post("/accounts/password_reset/", {"email": "tina_trainee@example.com"})
     link = re.findall(r"https?://\S+", mailoutbox[0].body)[0]
     set_password_url = client.get(link, follow=True).redirect_chain[-1][0]
 
-    response = client.post(set_password_url, {"new_password1": "tia", "new_password2": "tia"})
+    response = client.post(set_password_url, {"new_password1": "tina", "new_password2": "tina"})
 
     assert response.status_code == 200
     assert 'aria-invalid="true"' in response.text
@@ -192,7 +169,7 @@ def test_it_keeps_a_weak_reset_password_out(
 
 
 def test_it_sends_nothing_to_an_unknown_address_but_says_the_same(
-    client: Client, trainee: AbstractUser, mailoutbox: list[mail.EmailMessage]
+    client: Client, trainee: User, mailoutbox: list[mail.EmailMessage]
 ) -> None:
     response = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
 
@@ -202,7 +179,7 @@ def test_it_sends_nothing_to_an_unknown_address_but_says_the_same(
 
 
 def test_it_changes_the_password_of_a_logged_in_user(
-    client: Client, trainee: AbstractUser, other_trainee: AbstractUser
+    client: Client, trainee: User, other_trainee: User
 ) -> None:
     client.force_login(trainee)
 
@@ -225,10 +202,8 @@ def test_it_logs_in_with_the_email_address_in_any_case(client: Client, trainee: 
     assert client.login(username=trainee.email.upper(), password=PASSWORD)
 
 
-def test_it_refuses_an_email_address_two_accounts_share(
-    client: Client, trainee: User, django_user_model: type[User]
-) -> None:
-    django_user_model.objects.create_user("twin", trainee.email, PASSWORD)
+def test_it_refuses_an_email_address_two_accounts_share(client: Client, trainee: User) -> None:
+    make_user("twin", email=trainee.email)
 
     assert not client.login(username=trainee.email.upper(), password=PASSWORD)
     assert client.login(username="twin", password=PASSWORD)

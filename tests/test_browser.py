@@ -7,7 +7,6 @@ import re
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.test import Client
 from playwright.sync_api import (
     BrowserContext,
     Page,
@@ -16,24 +15,22 @@ from playwright.sync_api import (
 from pytest_django.live_server_helper import LiveServer
 
 from courseware.models import Course, Exercise, Module
-from tests.conftest import ARTIFACTS
+from tests.factories import ARTIFACTS, client_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def admin_page(page: Page, live_server: LiveServer, admin_user: User) -> Page:
-    """A page logged in as an admin, who sees every course."""
-    log_in(page.context, live_server, admin_user)
+def admin_page(page: Page, live_server: LiveServer, admin: User) -> Page:
+    """A page logged in as the admin, who sees every course."""
+    log_in(page.context, live_server, admin)
     return page
 
 
 def log_in(context: BrowserContext, live_server: LiveServer, user: User) -> None:
     """Give the browser the session cookie of a logged-in user (the login page has tests
     of its own)."""
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]
     context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 
 

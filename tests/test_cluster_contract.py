@@ -24,7 +24,7 @@ from courseware.models import Cohort
 from labs import manifests, provisioning
 from labs.kube import Kube
 from labs.models import DEFAULT_TOOLBOX_IMAGE, Cluster, Lab
-from tests.labs_support import enrol
+from tests.factories import enrol
 
 KUBECONFIG = os.environ.get("KUBECONFIG", "")
 pytestmark = [
@@ -35,7 +35,8 @@ pytestmark = [
 
 
 @pytest.fixture
-def lab(cohort: Cohort, settings: Settings) -> Iterator[Lab]:
+def contract_lab(cohort: Cohort, settings: Settings) -> Iterator[Lab]:
+    """A lab provisioned on the real cluster of KUBECONFIG, torn down afterwards."""
     settings.LAB_READY_TIMEOUT_SECONDS = 300
     cluster = Cluster(
         name="contract",
@@ -82,10 +83,10 @@ def allowed(
     return bool(answer.status.allowed)
 
 
-def test_it_gives_the_trainee_a_working_lab_and_nothing_more(lab: Lab) -> None:
-    assert lab.state == Lab.State.READY
-    trainee = as_trainee(lab)
-    ns = lab.namespace
+def test_it_gives_the_trainee_a_working_lab_and_nothing_more(contract_lab: Lab) -> None:
+    assert contract_lab.state == Lab.State.READY
+    trainee = as_trainee(contract_lab)
+    ns = contract_lab.namespace
 
     for verb, resource, group in [
         ("create", "pods", ""), ("create", "deployments", "apps"), ("delete", "services", ""),
@@ -101,21 +102,21 @@ def test_it_gives_the_trainee_a_working_lab_and_nothing_more(lab: Lab) -> None:
     assert not allowed(trainee, "bind", "clusterroles", ns, group="rbac.authorization.k8s.io")
 
 
-def test_it_refuses_a_role_beyond_the_trainees_own_rights(lab: Lab) -> None:
-    rbac = k8s.RbacAuthorizationV1Api(as_trainee(lab))
+def test_it_refuses_a_role_beyond_the_trainees_own_rights(contract_lab: Lab) -> None:
+    rbac = k8s.RbacAuthorizationV1Api(as_trainee(contract_lab))
     greedy = {
         "metadata": {"name": "greedy"},
         "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
     }
 
     with pytest.raises(ApiException) as caught:
-        rbac.create_namespaced_role(lab.namespace, greedy)
+        rbac.create_namespaced_role(contract_lab.namespace, greedy)
 
     assert caught.value.status == 403
 
 
-def test_it_holds_the_trainee_to_the_quota(lab: Lab) -> None:
-    core = k8s.CoreV1Api(as_trainee(lab))
+def test_it_holds_the_trainee_to_the_quota(contract_lab: Lab) -> None:
+    core = k8s.CoreV1Api(as_trainee(contract_lab))
     hungry = {
         "metadata": {"name": "hungry"},
         "spec": {
@@ -131,26 +132,26 @@ def test_it_holds_the_trainee_to_the_quota(lab: Lab) -> None:
     }
 
     with pytest.raises(ApiException) as pod:
-        core.create_namespaced_pod(lab.namespace, hungry)
+        core.create_namespaced_pod(contract_lab.namespace, hungry)
     with pytest.raises(ApiException) as service:
-        core.create_namespaced_service(lab.namespace, balancer)
+        core.create_namespaced_service(contract_lab.namespace, balancer)
 
     assert pod.value.status == 403
     assert "quota" in pod.value.body or "maximum" in pod.value.body
     assert service.value.status == 403
 
 
-def test_it_leaves_nothing_behind(cohort: Cohort, lab: Lab) -> None:
-    provisioning.teardown(lab.pk)
-    kube = Kube.for_cluster(lab.cluster)
+def test_it_leaves_nothing_behind(cohort: Cohort, contract_lab: Lab) -> None:
+    provisioning.teardown(contract_lab.pk)
+    kube = Kube.for_cluster(contract_lab.cluster)
 
-    assert kube.get("v1", "Namespace", lab.namespace) is None
+    assert kube.get("v1", "Namespace", contract_lab.namespace) is None
     assert (
         kube.get(
             "rbac.authorization.k8s.io/v1",
             "ClusterRole",
-            manifests.cluster_role_name(lab.namespace),
+            manifests.cluster_role_name(contract_lab.namespace),
         )
         is None
     )
-    assert lab.namespace not in provisioning.orphans(lab.cluster, kube)
+    assert contract_lab.namespace not in provisioning.orphans(contract_lab.cluster, kube)

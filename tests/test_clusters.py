@@ -3,15 +3,13 @@ test that reports the version or the exact error, lab actions behind confirmatio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from cryptography.fernet import Fernet
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission, User
-from django.test import Client
+from django.contrib.auth.models import Permission
 from pytest_django.fixtures import Settings
 
 from courseware import cohort_labs
@@ -19,22 +17,9 @@ from courseware.models import Cohort
 from labs import provisioning, secrets
 from labs.models import Cluster, Lab
 from simcluster import KubeStandIn
-from tests.conftest import People
-from tests.labs_support import enrol, make_cluster
+from tests.factories import People, client_for, enrol, make_cluster, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def standin() -> Iterator[KubeStandIn]:
-    with KubeStandIn(auto_ready_after=0).start() as server:
-        yield server
-
-
-def admin_client(people: People) -> Client:
-    client = Client()
-    client.force_login(people.admin)
-    return client
 
 
 def test_it_stores_the_kubeconfig_encrypted(standin: KubeStandIn) -> None:
@@ -50,7 +35,7 @@ def test_it_stores_the_kubeconfig_encrypted(standin: KubeStandIn) -> None:
 def test_it_never_shows_the_kubeconfig_back(people: People, standin: KubeStandIn) -> None:
     cluster = make_cluster(standin)
 
-    page = admin_client(people).get(f"/admin/labs/cluster/{cluster.pk}/change/")
+    page = client_for(people.admin).get(f"/admin/labs/cluster/{cluster.pk}/change/")
 
     assert page.status_code == 200
     assert "standin-token" not in page.text
@@ -61,7 +46,7 @@ def test_it_never_shows_the_kubeconfig_back(people: People, standin: KubeStandIn
 def test_it_takes_a_kubeconfig_from_the_admin_form(people: People, standin: KubeStandIn) -> None:
     text = yaml.safe_dump(standin.kubeconfig())
 
-    response = admin_client(people).post(
+    response = client_for(people.admin).post(
         "/admin/labs/cluster/add/",
         {
             "name": "training", "access": "kubeconfig", "kubeconfig_text": text,
@@ -89,7 +74,7 @@ def test_it_takes_a_kubeconfig_from_the_admin_form(people: People, standin: Kube
 def test_it_explains_a_kubeconfig_it_cannot_take(
     people: People, text: str, context: str, error: str
 ) -> None:
-    response = admin_client(people).post(
+    response = client_for(people.admin).post(
         "/admin/labs/cluster/add/",
         {
             "name": "training", "access": "kubeconfig", "kubeconfig_text": text,
@@ -106,7 +91,7 @@ def test_it_tests_the_connection(people: People, standin: KubeStandIn) -> None:
     good = make_cluster(standin, "good")
     bad = Cluster.objects.create(name="bad")
 
-    response = admin_client(people).post(
+    response = client_for(people.admin).post(
         "/admin/labs/cluster/",
         {"action": "test_connection", "_selected_action": [good.pk, bad.pk]},
         follow=True,
@@ -155,7 +140,7 @@ def test_it_asks_before_tearing_labs_down(
     (enrolment,) = enrol(cohort, "lou_l")
     lab = provisioning.ensure_lab(enrolment)
     provisioning.provision(lab.pk)
-    client = admin_client(people)
+    client = client_for(people.admin)
     form = {"action": "teardown", "_selected_action": [lab.pk]}
 
     asked = client.post("/admin/labs/lab/", form)
@@ -185,7 +170,7 @@ def test_it_provisions_a_cohort_from_the_admin(
     cohort.cluster = make_cluster(standin)
     cohort.save()
     enrol(cohort, "max_m", "nia_n")
-    client = admin_client(people)
+    client = client_for(people.admin)
     form = {"action": "provision_labs", "_selected_action": [cohort.pk], "confirmed": "yes"}
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -202,10 +187,9 @@ def test_it_provisions_a_cohort_from_the_admin(
 
 
 def test_it_offers_lab_actions_only_with_the_permission(cohort: Cohort) -> None:
-    staff = User.objects.create_user("sam_staff", is_staff=True)
+    staff = make_user("sam_staff", is_staff=True)
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_lab", "view_cohort"]))
-    client = Client()
-    client.force_login(staff)
+    client = client_for(staff)
 
     page = client.get("/admin/labs/lab/")
 
@@ -219,8 +203,7 @@ def test_it_gives_a_trainee_the_kubeconfig_of_their_ready_lab(
     cohort.cluster = make_cluster(standin)
     cohort.save()
     lab = provisioning.ensure_lab(cohort.enrolments.get(trainee=people.trainee))
-    client = Client()
-    client.force_login(people.trainee)
+    client = client_for(people.trainee)
     assert client.get(f"/cohorts/{cohort.slug}/kubeconfig/").status_code == 404
 
     provisioning.provision(lab.pk)
@@ -241,7 +224,7 @@ def test_it_does_not_send_a_pasted_kubeconfig_back_with_an_error(
 ) -> None:
     text = yaml.safe_dump(standin.kubeconfig(token="s3cret-admin-token"))
 
-    response = admin_client(people).post(
+    response = client_for(people.admin).post(
         "/admin/labs/cluster/add/",
         {
             "name": "training", "access": "kubeconfig", "kubeconfig_text": text,
@@ -273,7 +256,7 @@ def test_it_resets_the_labs_of_selected_trainees_only(
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "work", "namespace": enrolment.lab.namespace},
         })  # fmt: skip
-    client = admin_client(people)
+    client = client_for(people.admin)
     form = {"action": "reset_labs", "_selected_action": [chosen.pk]}
 
     asked = client.post("/admin/courseware/enrolment/", form)
@@ -291,7 +274,7 @@ def test_it_resets_the_labs_of_selected_trainees_only(
 
 
 def test_it_refuses_to_provision_a_cohort_without_a_cluster(people: People, cohort: Cohort) -> None:
-    response = admin_client(people).post(
+    response = client_for(people.admin).post(
         "/admin/courseware/cohort/",
         {"action": "provision_labs", "_selected_action": [cohort.pk]},
         follow=True,

@@ -7,24 +7,17 @@ import zoneinfo
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from courseware.models import Cohort, Course, Day, Enrolment
-from tests.conftest import People, make_cohort, make_user
+from tests.factories import People, client_for, make_cohort, make_user
 
 pytestmark = pytest.mark.django_db
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
 
-def logged_in(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_it_lists_a_trainees_cohorts_on_the_home_page(people: People, cohort: Cohort) -> None:
-    response = logged_in(people.trainee).get("/")
+    response = client_for(people.trainee).get("/")
 
     assert response.status_code == 200
     assert f'<a class="card-title" href="/cohorts/spring-class/">{cohort.name}</a>' in response.text
@@ -41,20 +34,20 @@ def test_it_counts_every_trainee_of_a_cohort_for_a_trainee_too(
         cohort=cohort, trainee=make_user("vic_v"), state=Enrolment.State.REMOVED
     )
 
-    response = logged_in(people.trainee).get("/")
+    response = client_for(people.trainee).get("/")
 
     assert "2 trainees" in response.text
 
 
 def test_it_marks_the_cohorts_an_instructor_teaches(people: People, cohort: Cohort) -> None:
-    response = logged_in(people.instructor).get("/")
+    response = client_for(people.instructor).get("/")
 
     assert "Instructor" in response.text
     assert "1 trainee" in response.text
 
 
 def test_it_highlights_todays_day_on_the_cohort_page(people: People, cohort: Cohort) -> None:
-    response = logged_in(people.trainee).get(cohort.get_absolute_url())
+    response = client_for(people.trainee).get(cohort.get_absolute_url())
 
     assert response.status_code == 200
     assert '<section class="agenda-day is-today" id="day-1"' in response.text
@@ -63,7 +56,7 @@ def test_it_highlights_todays_day_on_the_cohort_page(people: People, cohort: Coh
 
 
 def test_it_lists_each_exercise_with_its_progress(people: People, cohort: Cohort) -> None:
-    response = logged_in(people.trainee).get(cohort.get_absolute_url())
+    response = client_for(people.trainee).get(cohort.get_absolute_url())
 
     assert (
         '<a href="/courses/fixture-course/exercises/first-pod/">Your first pod</a>' in response.text
@@ -77,7 +70,7 @@ def test_it_highlights_nothing_before_the_start(people: People, fixture_course: 
     upcoming = make_cohort(fixture_course, "autumn-class", days_from_now=30)
     Enrolment.objects.create(cohort=upcoming, trainee=people.trainee)
 
-    response = logged_in(people.trainee).get(upcoming.get_absolute_url())
+    response = client_for(people.trainee).get(upcoming.get_absolute_url())
 
     assert response.status_code == 200
     assert "is-today" not in response.text
@@ -89,7 +82,7 @@ def test_it_runs_the_same_queries_for_a_small_and_a_big_course(
 ) -> None:
     big = make_cohort(real_course, "big-class")
     Enrolment.objects.create(cohort=big, trainee=people.trainee)
-    client = logged_in(people.trainee)
+    client = client_for(people.trainee)
 
     counts = []
     for url in (cohort.get_absolute_url(), big.get_absolute_url()):

@@ -14,7 +14,7 @@ from courseware.content.errors import ContentInvalid
 from courseware.content.source import read_course
 from courseware.content.sync import sync_course
 from courseware.models import Course, Slide, Task
-from tests.conftest import FIXTURES
+from tests.factories import FIXTURES
 
 MODULE = "day-1/01-pods.md"
 

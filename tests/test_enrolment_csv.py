@@ -4,13 +4,12 @@ number of queries that does not grow with the file."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Callable
 
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -27,7 +26,7 @@ from courseware.enrolment import (
     remove,
 )
 from courseware.models import Cohort, Course, Enrolment
-from courseware.models.cohort import INSTRUCTORS_GROUP
+from tests.factories import make_cohort
 
 pytestmark = pytest.mark.django_db
 
@@ -35,29 +34,9 @@ HEADER = b"email,first_name,last_name\n"
 
 
 @pytest.fixture
-def admin() -> User:
-    return User.objects.create_superuser("admin", "admin@lotse.example", "pw")
-
-
-@pytest.fixture
-def instructor() -> User:
-    user = User.objects.create_user(
-        "ines", "ines@lotse.example", "pw", first_name="Ines", last_name="Instructor"
-    )
-    user.groups.add(Group.objects.get(name=INSTRUCTORS_GROUP))
-    return user
-
-
-@pytest.fixture
-def cohort(fixture_course: Course, instructor: User) -> Cohort:
-    starts = timezone.now() + dt.timedelta(days=7)
-    cohort = Cohort.objects.create(
-        name="Berlin, March",
-        slug="berlin-march",
-        course=fixture_course,
-        starts_at=starts,
-        ends_at=starts + dt.timedelta(days=3),
-    )
+def upcoming_cohort(fixture_course: Course, instructor: User) -> Cohort:
+    """Starts in a week, taught by the instructor: trainees are imported before a class."""
+    cohort = make_cohort(fixture_course, "berlin-march", days_from_now=7, name="Berlin, March")
     cohort.instructors.add(instructor)
     return cohort
 
@@ -72,10 +51,10 @@ def errors_of(cohort: Cohort, data: bytes) -> list[tuple[int, str | None, str]]:
     return [(error.row, error.column, error.message) for error in caught.value.errors]
 
 
-def test_it_imports_new_trainees(cohort: Cohort, admin: User) -> None:
+def test_it_imports_new_trainees(upcoming_cohort: Cohort, admin: User) -> None:
     data = csv_of("Ada@Example.com,Ada,Lovelace", " grace@example.com , Grace , Hopper ")
 
-    result = import_csv(cohort, data, by=admin, send_invites=False)
+    result = import_csv(upcoming_cohort, data, by=admin, send_invites=False)
 
     assert result.count == 2
     assert result.created_users == 2
@@ -84,17 +63,17 @@ def test_it_imports_new_trainees(cohort: Cohort, admin: User) -> None:
     assert (ada.email, ada.first_name, ada.last_name) == ("Ada@example.com", "Ada", "Lovelace")
     assert not ada.has_usable_password()
     assert User.objects.get(username="grace@example.com").first_name == "Grace"
-    enrolments = Enrolment.objects.filter(cohort=cohort)
+    enrolments = Enrolment.objects.filter(cohort=upcoming_cohort)
     assert {e.trainee.username for e in enrolments} == {"ada@example.com", "grace@example.com"}
     assert {e.state for e in enrolments} == {Enrolment.State.INVITED}
 
 
 def test_it_reuses_an_existing_user_whatever_the_case_of_the_address(
-    cohort: Cohort, admin: User
+    upcoming_cohort: Cohort, admin: User
 ) -> None:
     ada = User.objects.create_user("ada", "ada@example.com", first_name="Augusta")
 
-    result = import_csv(cohort, csv_of("ADA@EXAMPLE.COM,Ada,Lovelace"), by=admin)
+    result = import_csv(upcoming_cohort, csv_of("ADA@EXAMPLE.COM,Ada,Lovelace"), by=admin)
 
     assert result.created_users == 0
     assert [enrolment.trainee for enrolment in result.enrolments] == [ada]
@@ -103,10 +82,10 @@ def test_it_reuses_an_existing_user_whatever_the_case_of_the_address(
     assert ada.first_name == "Augusta"  # the user's own record is left alone
 
 
-def test_it_revives_a_removed_enrolment(cohort: Cohort, admin: User) -> None:
+def test_it_revives_a_removed_enrolment(upcoming_cohort: Cohort, admin: User) -> None:
     ada = User.objects.create_user("ada", "ada@example.com")
     old = Enrolment.objects.create(
-        cohort=cohort,
+        cohort=upcoming_cohort,
         trainee=ada,
         state=Enrolment.State.REMOVED,
         invited_at=timezone.now(),
@@ -114,25 +93,25 @@ def test_it_revives_a_removed_enrolment(cohort: Cohort, admin: User) -> None:
         removed_at=timezone.now(),
     )
 
-    result = import_csv(cohort, csv_of("ada@example.com,Ada,Lovelace"), by=admin)
+    result = import_csv(upcoming_cohort, csv_of("ada@example.com,Ada,Lovelace"), by=admin)
 
     assert result.revived == 1
     assert [enrolment.pk for enrolment in result.enrolments] == [old.pk]
     old.refresh_from_db()
     assert old.state == Enrolment.State.INVITED
     assert (old.invited_at, old.accepted_at, old.removed_at) == (None, None, None)
-    assert Enrolment.objects.filter(cohort=cohort).count() == 1
+    assert Enrolment.objects.filter(cohort=upcoming_cohort).count() == 1
 
 
-def test_it_records_the_import_in_the_admin_history(cohort: Cohort, admin: User) -> None:
+def test_it_records_the_import_in_the_admin_history(upcoming_cohort: Cohort, admin: User) -> None:
     ada = User.objects.create_user("ada", "ada@example.com")
-    Enrolment.objects.create(cohort=cohort, trainee=ada, state=Enrolment.State.REMOVED)
+    Enrolment.objects.create(cohort=upcoming_cohort, trainee=ada, state=Enrolment.State.REMOVED)
     data = csv_of("ada@example.com,Ada,Lovelace", "grace@example.com,Grace,Hopper")
 
-    result = import_csv(cohort, data, by=admin, filename="march.csv")
+    result = import_csv(upcoming_cohort, data, by=admin, filename="march.csv")
 
     on_cohort = LogEntry.objects.get(user=admin, content_type__model="cohort")
-    assert on_cohort.object_id == str(cohort.pk)
+    assert on_cohort.object_id == str(upcoming_cohort.pk)
     assert on_cohort.action_flag == CHANGE
     assert on_cohort.get_change_message() == "Imported 2 trainees from march.csv"
     on_enrolments = LogEntry.objects.filter(user=admin, content_type__model="enrolment")
@@ -147,7 +126,7 @@ def test_it_records_the_import_in_the_admin_history(cohort: Cohort, admin: User)
 
 
 def test_it_emails_an_invite_to_every_trainee_after_the_commit(
-    cohort: Cohort,
+    upcoming_cohort: Cohort,
     admin: User,
     django_capture_on_commit_callbacks: Callable,
     mailoutbox: list[mail.EmailMessage],
@@ -155,7 +134,7 @@ def test_it_emails_an_invite_to_every_trainee_after_the_commit(
     data = csv_of("ada@example.com,Ada,Lovelace", "grace@example.com,Grace,Hopper")
 
     with django_capture_on_commit_callbacks(execute=True):
-        import_csv(cohort, data, by=admin)
+        import_csv(upcoming_cohort, data, by=admin)
         assert mailoutbox == []  # nothing leaves before the transaction commits
 
     assert sorted(message.to[0] for message in mailoutbox) == [
@@ -170,32 +149,36 @@ def test_it_emails_an_invite_to_every_trainee_after_the_commit(
 
 
 def test_it_sends_no_invites_when_told_not_to(
-    cohort: Cohort,
+    upcoming_cohort: Cohort,
     admin: User,
     django_capture_on_commit_callbacks: Callable,
     mailoutbox: list[mail.EmailMessage],
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        import_csv(cohort, csv_of("ada@example.com,Ada,Lovelace"), by=admin, send_invites=False)
+        import_csv(
+            upcoming_cohort, csv_of("ada@example.com,Ada,Lovelace"), by=admin, send_invites=False
+        )
 
     assert callbacks == []
     assert mailoutbox == []
 
 
-def test_it_accepts_a_byte_order_mark_blank_lines_and_header_spellings(cohort: Cohort) -> None:
+def test_it_accepts_a_byte_order_mark_blank_lines_and_header_spellings(
+    upcoming_cohort: Cohort,
+) -> None:
     data = b"\xef\xbb\xbf Email ,FIRST_NAME, Last_Name\r\n\r\nada@example.com,Ada,Lovelace\r\n"
 
-    rows = read_csv(cohort, data)
+    rows = read_csv(upcoming_cohort, data)
 
     assert [(row.row, row.email, row.first_name, row.last_name) for row in rows] == [
         (3, "ada@example.com", "Ada", "Lovelace")
     ]
 
 
-def test_it_accepts_columns_in_any_order_and_semicolons(cohort: Cohort) -> None:
+def test_it_accepts_columns_in_any_order_and_semicolons(upcoming_cohort: Cohort) -> None:
     data = b"last_name;email;first_name\nLovelace;ada@example.com;Ada\n"
 
-    rows = read_csv(cohort, data)
+    rows = read_csv(upcoming_cohort, data)
 
     assert [(row.email, row.first_name, row.last_name) for row in rows] == [
         ("ada@example.com", "Ada", "Lovelace")
@@ -335,48 +318,49 @@ def test_it_accepts_columns_in_any_order_and_semicolons(cohort: Cohort) -> None:
     ],
 )
 def test_it_names_every_problem_of_a_file_with_its_row(
-    cohort: Cohort, data: bytes, errors: list[tuple[int, str | None, str]]
+    upcoming_cohort: Cohort, data: bytes, errors: list[tuple[int, str | None, str]]
 ) -> None:
-    assert errors_of(cohort, data) == errors
+    assert errors_of(upcoming_cohort, data) == errors
 
 
-def test_it_refuses_someone_already_enrolled(cohort: Cohort) -> None:
+def test_it_refuses_someone_already_enrolled(upcoming_cohort: Cohort) -> None:
     ada = User.objects.create_user("ada", "Ada@Example.com")
-    Enrolment.objects.create(cohort=cohort, trainee=ada, state=Enrolment.State.ACTIVE)
+    Enrolment.objects.create(cohort=upcoming_cohort, trainee=ada, state=Enrolment.State.ACTIVE)
 
-    assert errors_of(cohort, csv_of("grace@example.com,Grace,Hopper", "ada@example.com,A,L")) == [
-        (3, "email", "ada@example.com is already enrolled in this cohort (active).")
-    ]
+    assert errors_of(
+        upcoming_cohort, csv_of("grace@example.com,Grace,Hopper", "ada@example.com,A,L")
+    ) == [(3, "email", "ada@example.com is already enrolled in this cohort (active).")]
 
 
-def test_it_refuses_an_instructor_of_the_cohort(cohort: Cohort, instructor: User) -> None:
-    assert errors_of(cohort, csv_of("INES@lotse.example,Ines,Instructor")) == [
+def test_it_refuses_an_instructor_of_the_cohort(upcoming_cohort: Cohort, instructor: User) -> None:
+    assert errors_of(upcoming_cohort, csv_of("IVAN_INSTRUCTOR@example.com,Ivan,Instructor")) == [
         (
             2,
             "email",
-            "INES@lotse.example is an instructor of this cohort and cannot also be its trainee.",
+            "IVAN_INSTRUCTOR@example.com is an instructor of this cohort "
+            "and cannot also be its trainee.",
         )
     ]
 
 
 def test_it_enrols_an_instructor_of_another_cohort(
-    cohort: Cohort, instructor: User, admin: User
+    upcoming_cohort: Cohort, instructor: User, admin: User
 ) -> None:
-    cohort.instructors.clear()
+    upcoming_cohort.instructors.clear()
 
-    result = import_csv(cohort, csv_of("ines@lotse.example,Ines,I"), by=admin)
+    result = import_csv(upcoming_cohort, csv_of("ivan_instructor@example.com,Ivan,I"), by=admin)
 
     assert [enrolment.trainee for enrolment in result.enrolments] == [instructor]
 
 
-def test_it_refuses_what_it_cannot_match_to_one_user(cohort: Cohort) -> None:
+def test_it_refuses_what_it_cannot_match_to_one_user(upcoming_cohort: Cohort) -> None:
     User.objects.create_user("bob", "bob@example.com", is_active=False)
     User.objects.create_user("carol1", "carol@example.com")
     User.objects.create_user("carol2", "CAROL@example.com")
     User.objects.create_user("dave@example.com", "dave.old@example.com")
     data = csv_of("bob@example.com,Bob,B", "carol@example.com,Carol,C", "dave@example.com,Dave,D")
 
-    assert errors_of(cohort, data) == [
+    assert errors_of(upcoming_cohort, data) == [
         (
             2,
             "email",
@@ -396,15 +380,17 @@ def test_it_refuses_what_it_cannot_match_to_one_user(cohort: Cohort) -> None:
     ]
 
 
-def test_it_reports_every_problem_of_every_row_at_once(cohort: Cohort, instructor: User) -> None:
+def test_it_reports_every_problem_of_every_row_at_once(
+    upcoming_cohort: Cohort, instructor: User
+) -> None:
     data = csv_of(
         "ada@example.com,Ada,Lovelace",
-        "ines@lotse.example,,Instructor",
+        "ivan_instructor@example.com,,Instructor",
         "not-an-address,Alan,Turing",
         "ada@example.com,Ada,Lovelace",
     )
 
-    assert [(row, column) for row, column, _ in errors_of(cohort, data)] == [
+    assert [(row, column) for row, column, _ in errors_of(upcoming_cohort, data)] == [
         (3, "email"),
         (3, "first_name"),
         (4, "email"),
@@ -412,14 +398,14 @@ def test_it_reports_every_problem_of_every_row_at_once(cohort: Cohort, instructo
     ]
 
 
-def test_it_imports_nothing_when_one_row_is_bad(cohort: Cohort, admin: User) -> None:
+def test_it_imports_nothing_when_one_row_is_bad(upcoming_cohort: Cohort, admin: User) -> None:
     users_before = User.objects.count()
     data = csv_of(
         "ada@example.com,Ada,Lovelace", "grace@example.com,Grace,Hopper", "alan,Alan,Turing"
     )
 
     with pytest.raises(CsvInvalid) as caught:
-        import_csv(cohort, data, by=admin)
+        import_csv(upcoming_cohort, data, by=admin)
 
     assert caught.value.errors == [CsvError(4, "email", "“alan” is not a valid e-mail address.")]
     assert User.objects.count() == users_before
@@ -427,24 +413,24 @@ def test_it_imports_nothing_when_one_row_is_bad(cohort: Cohort, admin: User) -> 
     assert not LogEntry.objects.exists()
 
 
-def test_it_imports_the_file_once_it_is_fixed(cohort: Cohort, admin: User) -> None:
+def test_it_imports_the_file_once_it_is_fixed(upcoming_cohort: Cohort, admin: User) -> None:
     broken = csv_of("ada@example.com,Ada,Lovelace", "alan,Alan,Turing")
     fixed = csv_of("ada@example.com,Ada,Lovelace", "alan@example.com,Alan,Turing")
     with pytest.raises(CsvInvalid):
-        import_csv(cohort, broken, by=admin)
+        import_csv(upcoming_cohort, broken, by=admin)
 
-    result = import_csv(cohort, fixed, by=admin)
+    result = import_csv(upcoming_cohort, fixed, by=admin)
 
     assert result.count == 2
-    assert Enrolment.objects.filter(cohort=cohort).count() == 2
+    assert Enrolment.objects.filter(cohort=upcoming_cohort).count() == 2
 
 
-def test_it_refuses_a_second_import_of_the_same_file(cohort: Cohort, admin: User) -> None:
+def test_it_refuses_a_second_import_of_the_same_file(upcoming_cohort: Cohort, admin: User) -> None:
     data = csv_of("ada@example.com,Ada,Lovelace")
-    import_csv(cohort, data, by=admin)
+    import_csv(upcoming_cohort, data, by=admin)
 
     with pytest.raises(CsvInvalid) as caught:
-        import_csv(cohort, data, by=admin)
+        import_csv(upcoming_cohort, data, by=admin)
 
     assert [error.message for error in caught.value.errors] == [
         "ada@example.com is already enrolled in this cohort (invited)."
@@ -462,14 +448,14 @@ def _queries_to_import(cohort: Cohort, admin: User, data: bytes) -> list[str]:
 
 
 def test_it_imports_a_thousand_rows_with_the_queries_of_ten(
-    cohort: Cohort, admin: User, fixture_course: Course
+    upcoming_cohort: Cohort, admin: User, fixture_course: Course
 ) -> None:
     other = Cohort.objects.create(
         name="Hamburg",
         slug="hamburg",
         course=fixture_course,
-        starts_at=cohort.starts_at,
-        ends_at=cohort.ends_at,
+        starts_at=upcoming_cohort.starts_at,
+        ends_at=upcoming_cohort.ends_at,
     )
     # Some in both files already have accounts: lookups must stay bulk for them too.
     for n in range(0, 1000, 100):
@@ -477,7 +463,7 @@ def test_it_imports_a_thousand_rows_with_the_queries_of_ten(
     User.objects.create_user("old", "small0@example.com")
     import_csv(other, _generated(1, "warm"), by=admin, send_invites=False)  # content types
 
-    small = _queries_to_import(cohort, admin, _generated(10, "small"))
+    small = _queries_to_import(upcoming_cohort, admin, _generated(10, "small"))
     large = _queries_to_import(other, admin, _generated(1000, "big"))
 
     assert Enrolment.objects.filter(cohort=other).count() == 1001
@@ -493,8 +479,10 @@ def test_it_imports_a_thousand_rows_with_the_queries_of_ten(
         assert len(large) - len(small) <= 3 * math.ceil(1000 / 90)
 
 
-def test_it_enrols_one_person(cohort: Cohort) -> None:
-    enrolment = enrol(cohort, email=" Ada@Example.com ", first_name="Ada", last_name="Lovelace")
+def test_it_enrols_one_person(upcoming_cohort: Cohort) -> None:
+    enrolment = enrol(
+        upcoming_cohort, email=" Ada@Example.com ", first_name="Ada", last_name="Lovelace"
+    )
 
     assert enrolment.state == Enrolment.State.INVITED
     assert enrolment.trainee.username == "ada@example.com"
@@ -502,12 +490,12 @@ def test_it_enrols_one_person(cohort: Cohort) -> None:
     assert not enrolment.trainee.has_usable_password()
 
 
-def test_it_enrols_an_existing_user_and_revives_a_removal(cohort: Cohort) -> None:
+def test_it_enrols_an_existing_user_and_revives_a_removal(upcoming_cohort: Cohort) -> None:
     ada = User.objects.create_user("ada", "ada@example.com")
-    first = enrol(cohort, email="ADA@example.com", first_name="Ada", last_name="Lovelace")
+    first = enrol(upcoming_cohort, email="ADA@example.com", first_name="Ada", last_name="Lovelace")
     remove(first)
 
-    again = enrol(cohort, email="ada@example.com", first_name="Ada", last_name="Lovelace")
+    again = enrol(upcoming_cohort, email="ada@example.com", first_name="Ada", last_name="Lovelace")
 
     assert again.pk == first.pk
     assert again.trainee == ada
@@ -515,19 +503,23 @@ def test_it_enrols_an_existing_user_and_revives_a_removal(cohort: Cohort) -> Non
     assert again.removed_at is None
 
 
-def test_it_refuses_to_enrol_twice_or_an_instructor(cohort: Cohort, instructor: User) -> None:
-    enrol(cohort, email="ada@example.com", first_name="Ada", last_name="Lovelace")
+def test_it_refuses_to_enrol_twice_or_an_instructor(
+    upcoming_cohort: Cohort, instructor: User
+) -> None:
+    enrol(upcoming_cohort, email="ada@example.com", first_name="Ada", last_name="Lovelace")
 
     with pytest.raises(EnrolmentRefused, match="already enrolled"):
-        enrol(cohort, email="ada@example.com", first_name="Ada", last_name="Lovelace")
+        enrol(upcoming_cohort, email="ada@example.com", first_name="Ada", last_name="Lovelace")
     with pytest.raises(EnrolmentRefused, match="instructor of this cohort"):
-        enrol(cohort, email=instructor.email, first_name="Ines", last_name="Instructor")
+        enrol(upcoming_cohort, email=instructor.email, first_name="Ivan", last_name="Instructor")
     with pytest.raises(ValidationError):
-        enrol(cohort, email="ada", first_name="Ada", last_name="Lovelace")
+        enrol(upcoming_cohort, email="ada", first_name="Ada", last_name="Lovelace")
 
 
-def test_it_removes_an_enrolment(cohort: Cohort) -> None:
-    enrolment = enrol(cohort, email="ada@example.com", first_name="Ada", last_name="Lovelace")
+def test_it_removes_an_enrolment(upcoming_cohort: Cohort) -> None:
+    enrolment = enrol(
+        upcoming_cohort, email="ada@example.com", first_name="Ada", last_name="Lovelace"
+    )
 
     remove(enrolment)
 

@@ -9,8 +9,7 @@ import threading
 from unittest.mock import patch
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.core import mail
 from django.db import connection
 from django.test import Client
@@ -24,12 +23,10 @@ from courseware import invites
 from courseware.invites import InviteProblem
 from courseware.models import Cohort, Course, Enrolment
 from courseware.tasks import send_invite_email
-from tests.conftest import ARTIFACTS
+from tests.factories import ARTIFACTS, PASSWORD, make_cohort
 
 pytestmark = pytest.mark.django_db
 
-User = get_user_model()
-PASSWORD = "harbour-pilot-42-steers"
 SITE = "https://lotse.example"
 
 
@@ -40,39 +37,26 @@ def _site(settings: Settings) -> None:
 
 @pytest.fixture
 def march_cohort(fixture_course: Course) -> Cohort:
-    now = timezone.now()
-    return Cohort.objects.create(
-        name="Kubernetes in March",
-        slug="k8s-march",
-        course=fixture_course,
-        starts_at=now - dt.timedelta(days=1),
-        ends_at=now + dt.timedelta(days=2),
-    )
+    """Running since yesterday."""
+    return make_cohort(fixture_course, "k8s-march", days_from_now=-1, name="Kubernetes in March")
 
 
 @pytest.fixture
-def trainee() -> AbstractUser:
-    # As an import leaves a trainee: the e-mail address as login, no usable password. Not
-    # active either, to show that accepting the invite activates.
+def invited_trainee() -> User:
+    """Ida, as an import leaves a trainee: the e-mail address as login, no usable password.
+    Not active either, to show that accepting the invite activates."""
     return User.objects.create_user(
-        username="trainee@example.com",
-        email="trainee@example.com",
-        first_name="Tia",
-        last_name="Trainee",
+        username="ida@example.com",
+        email="ida@example.com",
+        first_name="Ida",
+        last_name="Invited",
         is_active=False,
     )
 
 
 @pytest.fixture
-def other_trainee() -> AbstractUser:
-    return User.objects.create_user(
-        username="other@example.com", email="other@example.com", password=PASSWORD
-    )
-
-
-@pytest.fixture
-def enrolment(march_cohort: Cohort, trainee: AbstractUser) -> Enrolment:
-    enrolment = Enrolment.objects.create(cohort=march_cohort, trainee=trainee)
+def enrolment(march_cohort: Cohort, invited_trainee: User) -> Enrolment:
+    enrolment = Enrolment.objects.create(cohort=march_cohort, trainee=invited_trainee)
     invites.send_invite(enrolment)
     mail.outbox.clear()
     return enrolment
@@ -107,7 +91,7 @@ def test_it_shows_the_password_form_for_a_good_link(client: Client, enrolment: E
 
     assert response.status_code == 200
     assert "<h1>Welcome to Kubernetes in March</h1>" in response.text
-    assert "trainee@example.com" in response.text
+    assert "ida@example.com" in response.text
     assert 'name="new_password1"' in response.text
     assert 'name="new_password2"' in response.text
     assert 'autocomplete="new-password" autofocus' in response.text
@@ -287,14 +271,14 @@ def test_it_keeps_everything_as_it_was_on_mismatched_passwords(
 
 
 def test_it_says_who_is_being_set_up_when_someone_else_is_logged_in(
-    client: Client, enrolment: Enrolment, other_trainee: AbstractUser
+    client: Client, enrolment: Enrolment, other_trainee: User
 ) -> None:
     client.force_login(other_trainee)
 
     page = client.get(link(enrolment))
     client.post(link(enrolment), accept_form())
 
-    assert "You are logged in as <strong>other@example.com</strong>" in page.text
+    assert "You are logged in as <strong>tom_trainee</strong>" in page.text
     assert client.session["_auth_user_id"] == str(enrolment.trainee_id)
 
 
@@ -348,7 +332,7 @@ def test_it_emails_the_link_from_the_task(
 
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
-    assert message.to == ["trainee@example.com"]
+    assert message.to == ["ida@example.com"]
     assert message.subject == "Your invite to Kubernetes in March"
     urls = re.findall(r"https?://\S+", message.body)
     enrolment.refresh_from_db()  # the task stamped the invite on its own copy
@@ -390,7 +374,7 @@ def test_it_takes_a_trainee_from_the_invite_email_to_the_cohort_page(
 
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome to Kubernetes in March")
-    expect(page.locator(".trainee-email")).to_have_text("trainee@example.com")
+    expect(page.locator(".trainee-email")).to_have_text("ida@example.com")
     expect(page.get_by_label("New password", exact=True)).to_be_focused()
     page.screenshot(path=str(ARTIFACTS / "invite.png"), full_page=True)
 
@@ -400,7 +384,7 @@ def test_it_takes_a_trainee_from_the_invite_email_to_the_cohort_page(
 
     expect(page).to_have_url(live_server.url + enrolment.cohort.get_absolute_url())
     expect(page.get_by_role("heading", level=1)).to_have_text("Kubernetes in March")
-    expect(page.locator(".nav-user")).to_have_text("Tia Trainee")
+    expect(page.locator(".nav-user")).to_have_text("Ida Invited")
     page.screenshot(path=str(ARTIFACTS / "invite-cohort.png"), full_page=True)
     enrolment.refresh_from_db()
     assert enrolment.state == Enrolment.State.ACTIVE

@@ -3,13 +3,10 @@ tears them down after they end, the orphan sweep, and which failures are retried
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import TestCase
-from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from courseware import tasks as courseware_tasks
@@ -19,22 +16,14 @@ from labs import manifests, provisioning, tasks
 from labs.kube import ClusterError
 from labs.models import Cluster, Lab
 from simcluster import KubeStandIn
-from tests.conftest import make_cohort
-from tests.labs_support import enrol, make_cluster
+from tests.factories import enrol, make_cohort
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def standin() -> Iterator[KubeStandIn]:
-    with KubeStandIn(auto_ready_after=0).start() as server:
-        yield server
-
-
-@pytest.fixture
-def cluster(standin: KubeStandIn, settings: Settings) -> Cluster:
+@pytest.fixture(autouse=True)
+def _one_lab_at_a_time(settings: Settings) -> None:
     settings.LAB_PROVISION_CONCURRENCY = 1  # threads would not see this test's transaction
-    return make_cluster(standin)
 
 
 def schedule_labs() -> dict[str, list[int]]:
@@ -44,9 +33,7 @@ def schedule_labs() -> dict[str, list[int]]:
 
 
 def cohort_on(cluster: Cluster, course: Course, slug: str, starts_in_hours: float) -> Cohort:
-    cohort = make_cohort(course, slug)
-    cohort.starts_at = timezone.now() + dt.timedelta(hours=starts_in_hours)
-    cohort.ends_at = cohort.starts_at + dt.timedelta(days=3)
+    cohort = make_cohort(course, slug, hours_from_now=starts_in_hours)
     cohort.cluster = cluster
     cohort.save()
     return cohort

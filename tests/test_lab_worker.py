@@ -7,9 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,7 @@ from courseware.models import Cohort
 from labs import manifests, provisioning, tasks
 from labs.models import Lab
 from simcluster import KubeStandIn
-from tests.labs_support import enrol, make_cluster
-from tests.test_asgi import redis_url
+from tests.factories import enrol, make_cluster, redis_url, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,13 +30,6 @@ def database_url() -> str:
         pytest.skip("a worker process shares the test database only on PostgreSQL")
     s = connection.settings_dict
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -88,7 +79,12 @@ def test_it_finishes_a_lab_whose_worker_was_killed(cohort: Cohort, queue: str) -
         first = start_worker(queue, db_url)
         try:
             tasks.provision_lab.apply_async(args=[lab.pk], queue=queue)
-            wait_for(lambda: Lab.objects.get(pk=lab.pk).steps_done >= 3, 120, "three steps done")
+            wait_for(
+                lambda: Lab.objects.get(pk=lab.pk).steps_done >= 3,
+                "three steps done",
+                timeout=120,
+                every=0.1,
+            )
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)
@@ -99,7 +95,10 @@ def test_it_finishes_a_lab_whose_worker_was_killed(cohort: Cohort, queue: str) -
         second = start_worker(queue, db_url)
         try:
             wait_for(
-                lambda: Lab.objects.get(pk=lab.pk).state == Lab.State.READY, 90, "the lab ready"
+                lambda: Lab.objects.get(pk=lab.pk).state == Lab.State.READY,
+                "the lab ready",
+                timeout=90,
+                every=0.1,
             )
         finally:
             second.terminate()

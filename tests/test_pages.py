@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from courseware.models import Course, Exercise, Module
+from tests.factories import client_for, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -21,31 +23,25 @@ def test_it_sends_anonymous_visitors_to_the_login(client: Client, fixture_course
 
 
 def test_it_lists_every_course_for_an_admin(
-    admin_client: Client, fixture_course: Course, real_course: Course
+    admin: User, fixture_course: Course, real_course: Course
 ) -> None:
-    response = admin_client.get("/")
+    response = client_for(admin).get("/")
 
     assert response.status_code == 200
     assert f'<a href="/courses/fixture-course/">{fixture_course.title}</a>' in response.text
     assert real_course.title in response.text
 
 
-def test_it_tells_a_user_without_cohorts_how_to_get_in(
-    django_user_model: type, client: Client, fixture_course: Course
-) -> None:
-    client.force_login(django_user_model.objects.create_user("walk_in", "walk_in@example.com"))
-
-    response = client.get("/")
+def test_it_tells_a_user_without_cohorts_how_to_get_in(fixture_course: Course) -> None:
+    response = client_for(make_user("walk_in")).get("/")
 
     assert response.status_code == 200
     assert "You are not in a cohort yet" in response.text
     assert fixture_course.title not in response.text
 
 
-def test_it_shows_the_agenda_with_linked_modules(
-    admin_client: Client, fixture_course: Course
-) -> None:
-    response = admin_client.get("/courses/fixture-course/")
+def test_it_shows_the_agenda_with_linked_modules(admin: User, fixture_course: Course) -> None:
+    response = client_for(admin).get("/courses/fixture-course/")
 
     assert response.status_code == 200
     assert "<h2" in response.text
@@ -56,8 +52,8 @@ def test_it_shows_the_agenda_with_linked_modules(
     assert 'href="/courses/fixture-course/exercises/first-pod/"' in response.text
 
 
-def test_it_shows_the_real_agenda_days(admin_client: Client, real_course: Course) -> None:
-    response = admin_client.get(real_course.get_absolute_url())
+def test_it_shows_the_real_agenda_days(admin: User, real_course: Course) -> None:
+    response = client_for(admin).get(real_course.get_absolute_url())
 
     assert response.status_code == 200
     for day in ("Day I", "Day II", "Day III", "(Backup)"):
@@ -65,10 +61,8 @@ def test_it_shows_the_real_agenda_days(admin_client: Client, real_course: Course
     assert "kubectl" in response.text
 
 
-def test_it_presents_a_module_as_a_reveal_deck(
-    admin_client: Client, fixture_course: Course
-) -> None:
-    response = admin_client.get("/courses/fixture-course/modules/pods/slides/")
+def test_it_presents_a_module_as_a_reveal_deck(admin: User, fixture_course: Course) -> None:
+    response = client_for(admin).get("/courses/fixture-course/modules/pods/slides/")
 
     assert response.status_code == 200
     assert response.text.count("<section data-source-line=") == 3
@@ -83,9 +77,9 @@ def test_it_presents_a_module_as_a_reveal_deck(
 
 
 def test_it_shows_an_exercise_with_collapsed_hints_and_solutions(
-    admin_client: Client, fixture_course: Course
+    admin: User, fixture_course: Course
 ) -> None:
-    response = admin_client.get("/courses/fixture-course/exercises/first-pod/")
+    response = client_for(admin).get("/courses/fixture-course/exercises/first-pod/")
 
     assert response.status_code == 200
     text = response.text
@@ -106,19 +100,18 @@ def test_it_shows_an_exercise_with_collapsed_hints_and_solutions(
         "/courses/fixture-course/exercises/nope/",
     ],
 )
-def test_it_answers_404_for_unknown_content(
-    admin_client: Client, fixture_course: Course, url: str
-) -> None:
-    assert admin_client.get(url).status_code == 404
+def test_it_answers_404_for_unknown_content(admin: User, fixture_course: Course, url: str) -> None:
+    assert client_for(admin).get(url).status_code == 404
 
 
-def test_it_hides_retired_modules(admin_client: Client, fixture_course: Course) -> None:
+def test_it_hides_retired_modules(admin: User, fixture_course: Course) -> None:
     Module.objects.filter(slug="services").update(retired=True)
     Exercise.objects.filter(slug="first-service").update(retired=True)
+    client = client_for(admin)
 
-    assert admin_client.get("/courses/fixture-course/modules/services/slides/").status_code == 404
-    assert admin_client.get("/courses/fixture-course/exercises/first-service/").status_code == 404
-    assert "/modules/services/" not in admin_client.get("/courses/fixture-course/").text
+    assert client.get("/courses/fixture-course/modules/services/slides/").status_code == 404
+    assert client.get("/courses/fixture-course/exercises/first-service/").status_code == 404
+    assert "/modules/services/" not in client.get("/courses/fixture-course/").text
 
 
 def _queries(client: Client, url: str) -> int:
@@ -128,21 +121,22 @@ def _queries(client: Client, url: str) -> int:
 
 
 def test_it_runs_the_same_queries_whatever_the_size_of_the_content(
-    admin_client: Client, fixture_course: Course, real_course: Course
+    admin: User, fixture_course: Course, real_course: Course
 ) -> None:
     small_module = Module.objects.get(course=fixture_course, slug="services")
     big_module = Module.objects.filter(course=real_course).order_by("-pk").first()
     assert big_module is not None
     small_exercise = Exercise.objects.get(slug="first-service")
     big_exercise = max(Exercise.objects.filter(course=real_course), key=lambda e: e.tasks.count())
+    client = client_for(admin)
 
-    assert _queries(admin_client, fixture_course.get_absolute_url()) == _queries(
-        admin_client, real_course.get_absolute_url()
+    assert _queries(client, fixture_course.get_absolute_url()) == _queries(
+        client, real_course.get_absolute_url()
     )
-    assert _queries(admin_client, small_module.get_absolute_url()) == _queries(
-        admin_client, big_module.get_absolute_url()
+    assert _queries(client, small_module.get_absolute_url()) == _queries(
+        client, big_module.get_absolute_url()
     )
-    assert _queries(admin_client, small_exercise.get_absolute_url()) == _queries(
-        admin_client, big_exercise.get_absolute_url()
+    assert _queries(client, small_exercise.get_absolute_url()) == _queries(
+        client, big_exercise.get_absolute_url()
     )
     assert small_exercise.tasks.count() < big_exercise.tasks.count()

@@ -4,8 +4,6 @@ nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.db import connection
 from pytest_django.fixtures import Settings
@@ -16,28 +14,17 @@ from labs import manifests, provisioning
 from labs.kube import ClusterError
 from labs.models import Cluster, Lab
 from simcluster import KubeStandIn
-from tests.labs_support import Sleeps, enrol, kube_for, make_cluster
+from tests.factories import Sleeps, enrol, kube_for, make_cluster
 
 pytestmark = pytest.mark.django_db
 
 RBAC = "rbac.authorization.k8s.io/v1"
 
 
-@pytest.fixture
-def standin() -> Iterator[KubeStandIn]:
-    with KubeStandIn(auto_ready_after=0).start() as server:
-        yield server
-
-
 def labs_at_once() -> int:
     """Threads get database connections of their own: they see the test's rows only when
     the test commits them (transactional tests) and the database takes concurrent writers."""
     return 2 if connection.vendor == "postgresql" else 1
-
-
-@pytest.fixture
-def cluster(standin: KubeStandIn) -> Cluster:
-    return make_cluster(standin)
 
 
 @pytest.fixture

@@ -24,20 +24,23 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.stream import stream
 
 from simcluster import ExecSession, KubeStandIn
+from tests.factories import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 MERGE = "application/merge-patch+json"
 
 
 @pytest.fixture(scope="module")
-def standin() -> Iterator[KubeStandIn]:
+def server() -> Iterator[KubeStandIn]:
+    """One stand-in for the module, with no auto-ready: pods stay pending until a test sets
+    their status (unlike conftest's ``standin``)."""
     with KubeStandIn().start() as k:
         yield k
 
 
 @pytest.fixture(scope="module")
-def api(standin: KubeStandIn) -> client.ApiClient:
-    return standin.api_client()
+def api(server: KubeStandIn) -> client.ApiClient:
+    return server.api_client()
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +54,9 @@ def apps(api: client.ApiClient) -> client.AppsV1Api:
 
 
 @pytest.fixture(autouse=True)
-def _clean_faults(standin: KubeStandIn) -> Iterator[None]:
+def _clean_faults(server: KubeStandIn) -> Iterator[None]:
     yield
-    standin.clear_faults()
+    server.clear_faults()
 
 
 @pytest.fixture
@@ -106,15 +109,8 @@ def events(
     return seen
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
-def running(standin: KubeStandIn, ns: str, name: str) -> None:
-    standin.set_status("v1", "Pod", name, ns, {"phase": "Running"})
+def running(server: KubeStandIn, ns: str, name: str) -> None:
+    server.set_status("v1", "Pod", name, ns, {"phase": "Running"})
 
 
 # -- discovery ------------------------------------------------------------------------------
@@ -268,7 +264,7 @@ def test_it_patches_with_each_patch_type(
 
 
 def test_it_answers_failures_with_kubernetes_status_bodies(
-    standin: KubeStandIn, core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
 ) -> None:
     with pytest.raises(ApiException) as missing:
         apps.read_namespaced_deployment("nope", ns)
@@ -302,16 +298,16 @@ def test_it_answers_failures_with_kubernetes_status_bodies(
     assert status_of(no_namespace.value)["message"] == 'namespaces "does-not-exist" not found'
 
     unknown = core.api_client.rest_client.request(
-        "GET", f"{standin.url}/apis/example.com/v1/widgets"
+        "GET", f"{server.url}/apis/example.com/v1/widgets"
     )
     unknown.read()
     assert (unknown.status, json.loads(unknown.data)["reason"]) == (404, "NotFound")
 
 
 def test_it_refuses_new_objects_in_a_terminating_namespace(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
-    standin.namespace_deletion_delay = 0.3
+    server.namespace_deletion_delay = 0.3
     try:
         terminating = core.delete_namespace(ns)
         assert terminating["status"]["phase"] == "Terminating"
@@ -321,8 +317,8 @@ def test_it_refuses_new_objects_in_a_terminating_namespace(
         assert (refused.value.status, body["reason"]) == (403, "Forbidden")
         assert body["details"]["causes"][0]["reason"] == "NamespaceTerminating"
     finally:
-        standin.namespace_deletion_delay = 0.0
-    wait_for(lambda: standin.get("v1", "Namespace", ns) is None)
+        server.namespace_deletion_delay = 0.0
+    wait_for(lambda: server.get("v1", "Namespace", ns) is None, "the namespace gone")
 
 
 # -- selectors ------------------------------------------------------------------------------
@@ -343,7 +339,7 @@ def test_it_refuses_new_objects_in_a_terminating_namespace(
     ],
 )
 def test_it_selects_by_label_with_every_operator(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str, selector: str, expected: set[str]
+    server: KubeStandIn, core: client.CoreV1Api, ns: str, selector: str, expected: set[str]
 ) -> None:
     labels = {
         "a": {"app": "web", "tier": "front"},
@@ -352,7 +348,7 @@ def test_it_selects_by_label_with_every_operator(
         "d": {"other": "x"},
     }
     for name, its_labels in labels.items():
-        standin.put(
+        server.put(
             {
                 **pod(name, its_labels),
                 "metadata": {"name": name, "namespace": ns, "labels": its_labels},
@@ -368,10 +364,10 @@ def test_it_rejects_a_malformed_label_selector(core: client.CoreV1Api, ns: str) 
     assert bad.value.status == 400
 
 
-def test_it_selects_by_field(standin: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
+def test_it_selects_by_field(server: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
     for name in ("one", "two", "three"):
         core.create_namespaced_pod(ns, pod(name))
-    running(standin, ns, "two")
+    running(server, ns, "two")
     assert [
         p.metadata.name
         for p in core.list_namespaced_pod(ns, field_selector="metadata.name=one").items
@@ -417,19 +413,19 @@ def test_it_increases_resource_versions_and_rejects_stale_replaces(
 
 
 def test_it_watches_live_added_modified_deleted_in_order(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
     seen: list[tuple[str, str]] = []
     path = f"/api/v1/namespaces/{ns}/pods"
-    before = len(standin.requests)
+    before = len(server.requests)
     watcher = threading.Thread(
         target=lambda: seen.extend(events(core.list_namespaced_pod, ns, count=4))
     )
     watcher.start()
-    wait_for(lambda: ("GET", path, 200) in standin.requests[before:])
+    wait_for(lambda: ("GET", path, 200) in server.requests[before:], "the watch open")
 
     core.create_namespaced_pod(ns, pod("w"))
-    running(standin, ns, "w")
+    running(server, ns, "w")
     core.patch_namespaced_pod("w", ns, {"metadata": {"labels": {"x": "y"}}})
     core.delete_namespaced_pod("w", ns)
     watcher.join(10)
@@ -456,14 +452,14 @@ def test_it_replays_from_a_resource_version_and_filters_by_selector(
 
 
 def test_it_ends_a_watch_at_its_timeout(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
     started = time.monotonic()
     assert events(core.list_namespaced_service, ns, count=1, timeout_seconds=1) == []
     assert 0.9 < time.monotonic() - started < 3
 
     # watch=1 as kubectl spells it; the stream opens with the namespace's one ConfigMap.
-    url = f"{standin.url}/api/v1/namespaces/{ns}/configmaps?watch=1&timeoutSeconds=1"
+    url = f"{server.url}/api/v1/namespaces/{ns}/configmaps?watch=1&timeoutSeconds=1"
     raw = core.api_client.rest_client.request("GET", url)
     raw.read()
     lines = [json.loads(line) for line in raw.data.decode().splitlines()]
@@ -485,13 +481,13 @@ def test_it_expires_a_resource_version_older_than_the_history() -> None:
 
 
 def test_it_cascades_namespace_deletion(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
     core.create_namespaced_pod(ns, pod("a"))
     core.create_namespaced_config_map(ns, {"metadata": {"name": "c"}})
     since = core.list_namespace().metadata.resource_version
     core.delete_namespace(ns)
-    wait_for(lambda: standin.get("v1", "Namespace", ns) is None)
+    wait_for(lambda: server.get("v1", "Namespace", ns) is None, "the namespace gone")
 
     assert core.list_namespaced_pod(ns).items == []
     assert core.list_namespaced_config_map(ns).items == []
@@ -515,7 +511,7 @@ def test_it_cascades_namespace_deletion(
 
 
 def test_it_issues_service_account_tokens(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
     core.create_namespaced_service_account(ns, {"metadata": {"name": "trainee"}})
     request = {"spec": {"audiences": ["lotse"], "expirationSeconds": 3600}}
@@ -524,46 +520,49 @@ def test_it_issues_service_account_tokens(
     assert issued.spec.audiences == ["lotse"]
     lifetime = issued.status.expiration_timestamp - issued.metadata.creation_timestamp
     assert lifetime.total_seconds() == 3600
-    assert standin.tokens[issued.status.token] == (ns, "trainee")
+    assert server.tokens[issued.status.token] == (ns, "trainee")
     with pytest.raises(ApiException) as missing:
         core.create_namespaced_service_account_token("nobody", ns, request)
     assert missing.value.status == 404
 
 
 def test_it_serves_pod_status_logs_and_access_reviews(
-    api: client.ApiClient, standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    api: client.ApiClient, server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
     core.create_namespaced_pod(ns, pod("p"))
     assert core.read_namespaced_pod_status("p", ns).status.phase == "Pending"
     patched = core.patch_namespaced_pod_status("p", ns, {"status": {"phase": "Running"}})
     assert patched.status.phase == "Running"
 
-    standin.log_handler = lambda pod, container: (
+    server.log_handler = lambda pod, container: (
         f"log of {pod['metadata']['name']}/{container}\nline 2\n"
     )
     try:
         assert core.read_namespaced_pod_log("p", ns) == "log of p/main\nline 2\n"
         assert core.read_namespaced_pod_log("p", ns, tail_lines=1) == "line 2\n"
     finally:
-        standin.log_handler = lambda pod, container: ""
+        server.log_handler = lambda pod, container: ""
 
     review = {
         "spec": {"resourceAttributes": {"namespace": ns, "verb": "create", "resource": "pods"}}
     }
     authorization = client.AuthorizationV1Api(api)
     assert authorization.create_self_subject_access_review(review).status.allowed is True
-    standin.access_review = lambda spec, token: spec["resourceAttributes"]["verb"] == "get"
+    server.access_review = lambda spec, token: spec["resourceAttributes"]["verb"] == "get"
     try:
         assert authorization.create_self_subject_access_review(review).status.allowed is False
     finally:
-        standin.access_review = lambda spec, token: True
+        server.access_review = lambda spec, token: True
 
 
 def test_it_reports_pods_ready_after_auto_ready() -> None:
     with KubeStandIn(auto_ready_after=0.2).start() as cluster:
         core = client.CoreV1Api(cluster.api_client())
         assert core.create_namespaced_pod("default", pod("p")).status.phase == "Pending"
-        wait_for(lambda: core.read_namespaced_pod("p", "default").status.phase == "Running")
+        wait_for(
+            lambda: core.read_namespaced_pod("p", "default").status.phase == "Running",
+            "the pod running",
+        )
         ready = core.read_namespaced_pod("p", "default")
         assert ready.status.pod_ip
         assert ready.spec.node_name
@@ -572,22 +571,22 @@ def test_it_reports_pods_ready_after_auto_ready() -> None:
 
 
 def test_it_keeps_pods_pending_until_a_test_sets_their_status(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
     core.create_namespaced_pod(ns, pod("p"))
     time.sleep(0.05)
     assert core.read_namespaced_pod("p", ns).status.phase == "Pending"
-    updated = standin.set_status("v1", "Pod", "p", ns, {"phase": "Running", "podIP": "10.0.0.9"})
+    updated = server.set_status("v1", "Pod", "p", ns, {"phase": "Running", "podIP": "10.0.0.9"})
     assert updated["status"]["qosClass"] == "BestEffort"
     assert core.read_namespaced_pod("p", ns).status.pod_ip == "10.0.0.9"
-    assert [p["metadata"]["name"] for p in standin.list("v1", "Pod", ns)] == ["p"]
+    assert [p["metadata"]["name"] for p in server.list("v1", "Pod", ns)] == ["p"]
 
 
 # -- faults and the request log -------------------------------------------------------------
 
 
-def test_it_fails_then_succeeds(standin: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
-    standin.fail("POST", f"/namespaces/{ns}/configmaps$", 500, message="etcd is sad")
+def test_it_fails_then_succeeds(server: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
+    server.fail("POST", f"/namespaces/{ns}/configmaps$", 500, message="etcd is sad")
     with pytest.raises(ApiException) as failed:
         core.create_namespaced_config_map(ns, {"metadata": {"name": "c"}})
     body = status_of(failed.value)
@@ -600,10 +599,10 @@ def test_it_fails_then_succeeds(standin: KubeStandIn, core: client.CoreV1Api, ns
 
 
 def test_it_answers_429_with_retry_after(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
     # A POST, because urllib3 itself retries a GET that is answered 429 with Retry-After.
-    standin.fail("POST", "/configmaps$", 429, retry_after=7)
+    server.fail("POST", "/configmaps$", 429, retry_after=7)
     with pytest.raises(ApiException) as throttled:
         core.create_namespaced_config_map(ns, {"metadata": {"name": "c"}})
     assert throttled.value.status == 429
@@ -611,45 +610,45 @@ def test_it_answers_429_with_retry_after(
     assert status_of(throttled.value)["reason"] == "TooManyRequests"
 
 
-def test_it_drops_connections(standin: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
-    standin.drop("POST", "/configmaps$")
+def test_it_drops_connections(server: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
+    server.drop("POST", "/configmaps$")
     with pytest.raises(urllib3.exceptions.HTTPError):
         core.create_namespaced_config_map(ns, {"metadata": {"name": "c"}})
     assert core.create_namespaced_config_map(ns, {"metadata": {"name": "c"}}).metadata.name == "c"
 
 
-def test_it_adds_measurable_latency(standin: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
-    standin.delay(0.25, path=f"/namespaces/{ns}/secrets")
+def test_it_adds_measurable_latency(server: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
+    server.delay(0.25, path=f"/namespaces/{ns}/secrets")
     started = time.monotonic()
     core.list_namespaced_secret(ns)
     assert time.monotonic() - started >= 0.25
-    standin.clear_faults()
+    server.clear_faults()
     started = time.monotonic()
     core.list_namespaced_secret(ns)
     assert time.monotonic() - started < 0.25
 
 
-def test_it_logs_every_request(standin: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
-    standin.reset_requests()
+def test_it_logs_every_request(server: KubeStandIn, core: client.CoreV1Api, ns: str) -> None:
+    server.reset_requests()
     core.create_namespaced_config_map(ns, {"metadata": {"name": "c"}})
     with pytest.raises(ApiException):
         core.read_namespaced_config_map("missing", ns)
-    assert standin.requests == [
+    assert server.requests == [
         ("POST", f"/api/v1/namespaces/{ns}/configmaps", 201),
         ("GET", f"/api/v1/namespaces/{ns}/configmaps/missing", 404),
     ]
 
 
 def test_it_creates_and_replaces_objects_put_by_tests(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
-    put = standin.put(
+    put = server.put(
         {**pod("p"), "metadata": {"name": "p", "namespace": ns}, "status": {"phase": "Running"}}
     )
     assert put["status"]["phase"] == "Running"
     assert put["metadata"]["uid"]
     assert core.read_namespaced_pod("p", ns).status.phase == "Running"
-    standin.put(
+    server.put(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -657,7 +656,7 @@ def test_it_creates_and_replaces_objects_put_by_tests(
             "data": {"a": "1"},
         }
     )
-    standin.put(
+    server.put(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -665,7 +664,7 @@ def test_it_creates_and_replaces_objects_put_by_tests(
             "data": {"a": "2"},
         }
     )
-    assert standin.get("v1", "ConfigMap", "c", ns)["data"] == {"a": "2"}
+    assert server.get("v1", "ConfigMap", "c", ns)["data"] == {"a": "2"}
 
 
 # -- exec -----------------------------------------------------------------------------------
@@ -673,10 +672,10 @@ def test_it_creates_and_replaces_objects_put_by_tests(
 
 @pytest.mark.parametrize("protocol", ["v5.channel.k8s.io", "v4.channel.k8s.io"])
 def test_it_execs_into_a_running_pod_with_the_echo_shell(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str, protocol: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str, protocol: str
 ) -> None:
     core.create_namespaced_pod(ns, pod("box"))
-    running(standin, ns, "box")
+    running(server, ns, "box")
     headers = {"sec-websocket-protocol": protocol}
     said = stream(
         core.connect_get_namespaced_pod_exec,
@@ -714,7 +713,7 @@ def test_it_execs_into_a_running_pod_with_the_echo_shell(
 
 
 def test_it_hands_exec_sessions_to_a_pluggable_handler(
-    standin: KubeStandIn, core: client.CoreV1Api, ns: str
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
 ) -> None:
     async def handler(pod: dict, command: list[str], session: ExecSession) -> int:
         width, height = await session.resized()
@@ -723,8 +722,8 @@ def test_it_hands_exec_sessions_to_a_pluggable_handler(
         return 0
 
     core.create_namespaced_pod(ns, pod("box"))
-    running(standin, ns, "box")
-    standin.exec_handler = handler
+    running(server, ns, "box")
+    server.exec_handler = handler
     try:
         session = stream(
             core.connect_get_namespaced_pod_exec,
@@ -745,7 +744,7 @@ def test_it_hands_exec_sessions_to_a_pluggable_handler(
     finally:
         from simcluster import echo_shell
 
-        standin.exec_handler = echo_shell
+        server.exec_handler = echo_shell
 
 
 def test_it_refuses_exec_into_missing_or_pending_pods(core: client.CoreV1Api, ns: str) -> None:

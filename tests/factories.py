@@ -1,0 +1,169 @@
+"""The test suite's helpers: plain functions and classes that build users, cohorts, clusters
+and clients, and wait for things. No fixtures here (those live in conftest.py, each defined
+once); test modules and the benchmarks import from this module, never from one another."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import time
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.utils import timezone
+
+from courseware.models import Cohort, Course, Enrolment
+from courseware.models.cohort import INSTRUCTORS_GROUP
+from labs.kube import Kube, RetryPolicy
+from labs.models import Cluster
+from simcluster import KubeStandIn
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+PASSWORD = "correct-horse-battery-staple"
+"""The password of every user that make_user creates."""
+
+
+# -- people ------------------------------------------------------------------------------------
+
+
+def make_user(name: str, **extra: object) -> User:
+    """A user who logs in as ``name`` with PASSWORD, at ``name@example.com``, called by the
+    first part of the name ("tina_trainee" is Tina); ``extra`` sets or overrides fields."""
+    fields: dict[str, object] = {
+        "email": f"{name}@example.com",
+        "password": PASSWORD,
+        "first_name": name.split("_")[0].title(),
+    }
+    return User.objects.create_user(username=name, **(fields | extra))
+
+
+def make_instructor(name: str) -> User:
+    """A user of make_user's in the Instructors group (teaching no cohort yet)."""
+    user = make_user(name)
+    user.groups.add(Group.objects.get(name=INSTRUCTORS_GROUP))
+    return user
+
+
+@dataclass
+class People:
+    """The named users of the suite: one of each role, and their counterparts in another
+    cohort of another course."""
+
+    admin: User
+    instructor: User
+    other_instructor: User
+    trainee: User
+    other_trainee: User
+
+
+def client_for(user: User | None) -> Client:
+    """A test client logged in as ``user``; an anonymous one for None."""
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+# -- cohorts -----------------------------------------------------------------------------------
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+
+
+def make_cohort(
+    course: Course,
+    slug: str,
+    *,
+    days_from_now: int = 0,
+    hours_from_now: float | None = None,
+    length: int = 3,
+    name: str | None = None,
+) -> Cohort:
+    """A Berlin cohort of ``length`` days, named after its slug unless ``name`` is given.
+
+    It starts at local midnight ``days_from_now`` days from today, so that with the default
+    of 0 "now" is on its first day whatever the time of day the tests run. With
+    ``hours_from_now`` it starts that many hours from this very moment instead."""
+    if hours_from_now is None:
+        midnight = timezone.now().astimezone(BERLIN)
+        midnight = midnight.replace(hour=0, minute=0, second=0, microsecond=0)
+        starts = midnight + dt.timedelta(days=days_from_now)
+    else:
+        starts = timezone.now() + dt.timedelta(hours=hours_from_now)
+    return Cohort.objects.create(
+        name=name or slug.replace("-", " ").title(),
+        slug=slug,
+        course=course,
+        starts_at=starts,
+        ends_at=starts + dt.timedelta(days=length),
+        timezone="Europe/Berlin",
+    )
+
+
+def enrol(cohort: Cohort, *names: str) -> list[Enrolment]:
+    """A new active trainee in ``cohort`` for each of ``names``."""
+    return [
+        Enrolment.objects.create(
+            cohort=cohort, trainee=make_user(name), state=Enrolment.State.ACTIVE
+        )
+        for name in names
+    ]
+
+
+# -- labs: a cluster row pointing at the API stand-in, clients that do not sleep ----------------
+
+
+@dataclass
+class Sleeps:
+    """Stands in for time.sleep between retries: records the delays instead of sleeping."""
+
+    seconds: list[float] = field(default_factory=list)
+
+    def __call__(self, delay: float) -> None:
+        self.seconds.append(delay)
+
+
+def make_cluster(standin: KubeStandIn, name: str = "stand-in") -> Cluster:
+    cluster = Cluster(name=name, toolbox_image="bitnami/kubectl:1.34")
+    cluster.set_kubeconfig(yaml.safe_dump(standin.kubeconfig()))
+    cluster.save()
+    return cluster
+
+
+def kube_for(cluster: Cluster, sleeps: Sleeps | None = None, attempts: int = 5) -> Kube:
+    return Kube.for_cluster(cluster, retry=RetryPolicy(attempts=attempts, sleep=sleeps or Sleeps()))
+
+
+# -- waiting and services ----------------------------------------------------------------------
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, timeout: float = 5, every: float = 0.01
+) -> None:
+    """Return as soon as ``condition()`` holds; fail naming ``what`` after ``timeout``
+    seconds. Checks every ``every`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(every)
+
+
+def redis_url() -> str:
+    """The Redis of the tests (LOTSE_TEST_REDIS_URL, or one at 127.0.0.1:6379); skips the
+    test when there is none."""
+    url = os.environ.get("LOTSE_TEST_REDIS_URL")
+    if url:
+        return url
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("no Redis: set LOTSE_TEST_REDIS_URL or run one at 127.0.0.1:6379")
+    return "redis://127.0.0.1:6379/15"
