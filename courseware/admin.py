@@ -380,6 +380,19 @@ class CohortAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def save_model(self, request: HttpRequest, obj: Cohort, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.stricter_than_course:
+            self.message_user(
+                request,
+                f"{obj.name} enforces Pod Security “{obj.get_pod_security_display()}”, stricter "
+                f"than the “{obj.course.get_pod_security_display()}” that {obj.course.title} "
+                "declares for its exercises: some of its pods will be refused in the labs "
+                "(for example nginx, which starts as root). Leave the field empty to follow the "
+                "course.",
+                messages.WARNING,
+            )
+
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         super().save_formset(request, form, formset, change)
         # A trainee enrolled by hand gets an invite, as one enrolled from a CSV file does.

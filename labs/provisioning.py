@@ -44,7 +44,7 @@ def lab_spec(lab: Lab) -> manifests.LabSpec:
         cohort=cohort.slug,
         enrolment_id=lab.enrolment_id,
         profile=PROFILES[cohort.lab_profile],
-        pod_security=cohort.pod_security,
+        pod_security=cohort.pod_security_level,
         toolbox_image=lab.cluster.toolbox_image,
         ingress_namespaces=tuple(lab.cluster.ingress_namespace_list),
     )

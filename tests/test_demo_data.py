@@ -51,7 +51,7 @@ def test_it_refuses_to_run_in_production(fixture_course: Course, settings: Setti
 
 
 def test_it_puts_the_demo_labs_on_a_simulated_cluster(
-    fixture_course: Course, settings: Settings, tmp_path: Path
+    real_course: Course, settings: Settings, tmp_path: Path
 ) -> None:
     settings.DEBUG = True
     settings.LAB_PROVISION_CONCURRENCY = 1
@@ -66,6 +66,10 @@ def test_it_puts_the_demo_labs_on_a_simulated_cluster(
 
         cohort = Cohort.objects.get(slug="demo-class")
         assert cohort.cluster.name == "Simulated cluster (development only)"
-        assert cohort.pod_security == "baseline"
+        # The course declares baseline for its exercises, and the demo cohort follows it.
+        assert cohort.pod_security == ""
+        assert cohort.pod_security_level == "baseline"
+        namespace = standin.get("v1", "Namespace", cohort.enrolments.first().lab.namespace)
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
         assert Lab.objects.filter(state=Lab.State.READY).count() == 4
         assert len(standin.list("v1", "Pod")) == 4

@@ -28,12 +28,14 @@ HEADING_RE = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
 SLIDE_SEPARATOR = "---"
 NOTES_MARKER = "Note:"
 
-COURSE_KEYS = {"id", "title", "subtitle", "days"}
+COURSE_KEYS = {"id", "title", "subtitle", "pod_security", "days"}
 DAY_KEYS = {"id", "title", "backup", "agenda"}
 SECTION_KEYS = {"section", "items"}
 ITEM_KEYS = {"title", "module"}
+# Pod Security Admission levels a course may need, strictest first.
+POD_SECURITY_LEVELS = ("restricted", "baseline")
 MODULE_KEYS = {"title", "summary", "exercises"}
-EXERCISE_KEYS = {"id", "title", "minutes", "intro", "demo", "tasks"}
+EXERCISE_KEYS = {"id", "title", "minutes", "intro", "cleanup", "demo", "tasks"}
 TASK_KEYS = {"id", "title", "instructions", "hint", "solution", "checks"}
 MINUTES_RANGE = (5, 20)
 
@@ -57,6 +59,7 @@ class ExerciseSource:
     line: int
     path: str
     intro: str = ""
+    cleanup: str = ""
     demo: bool = False
     tasks: list[TaskSource] = field(default_factory=list)
 
@@ -104,6 +107,7 @@ class CourseSource:
     subtitle: str
     days: list[DaySource]
     digest: str
+    pod_security: str = "restricted"
 
     @property
     def modules(self) -> list[ModuleSource]:
@@ -201,6 +205,7 @@ def _read_course_file(file: _File, text: str) -> tuple[dict[str, str], list[DayS
         "id": file.ident(course, "id", "course"),
         "title": file.text(course, "title", "course", required=True),
         "subtitle": file.text(course, "subtitle", "course"),
+        "pod_security": _pod_security(file, course),
     }
     days: list[DaySource] = []
     seen: dict[str, int] = {}
@@ -228,6 +233,19 @@ def _read_course_file(file: _File, text: str) -> tuple[dict[str, str], list[DayS
             )
         )
     return meta, days
+
+
+def _pod_security(file: _File, course: LineDict) -> str:
+    """The Pod Security level the course's exercises need; restricted unless declared."""
+    level = course.get("pod_security", POD_SECURITY_LEVELS[0])
+    if level not in POD_SECURITY_LEVELS:
+        file.error(
+            course.line_of("pod_security"),
+            f"pod_security must be one of {', '.join(POD_SECURITY_LEVELS)} "
+            f"(the Pod Security Admission level the exercises need), not {level!r}",
+        )
+        return POD_SECURITY_LEVELS[0]
+    return level
 
 
 def _read_agenda(file: _File, day: LineDict) -> list[AgendaItemSource]:
@@ -377,9 +395,11 @@ def _read_exercise(file: _File, raw: Any, line: int) -> ExerciseSource | None:
         line=exercise.line,
         path=file.path,
         intro=file.text(exercise, "intro", "exercise"),
+        cleanup=file.text(exercise, "cleanup", "exercise"),
         demo=demo,
     )
     file.markdown(result.intro, _markdown_start(exercise, "intro"))
+    file.markdown(result.cleanup, _markdown_start(exercise, "cleanup"))
     tasks = _sequence(file, exercise.get("tasks"), exercise.line_of("tasks"), "tasks")
     if "tasks" in exercise and not tasks:
         file.error(exercise.line_of("tasks"), "an exercise needs at least one task")
@@ -519,6 +539,7 @@ def read_course(folder: Path) -> CourseSource:
         subtitle=meta["subtitle"],
         days=days,
         digest=digest.hexdigest(),
+        pod_security=meta["pod_security"],
     )
 
 

@@ -51,6 +51,7 @@ def write_course(source: CourseSource) -> SyncReport:
         defaults={
             "title": source.title,
             "subtitle": source.subtitle,
+            "pod_security": source.pod_security,
             "source_digest": source.digest,
             "synced_at": timezone.now(),
         },
@@ -107,6 +108,7 @@ def write_course(source: CourseSource) -> SyncReport:
                         "position": position,
                         "is_demo": exercise_source.demo,
                         "intro_html": render(exercise_source.intro),
+                        "cleanup_html": render(exercise_source.cleanup),
                     },
                 )
                 exercise_ids.append(exercise.pk)

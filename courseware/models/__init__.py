@@ -1,5 +1,14 @@
 from courseware.models.cohort import Cohort, Enrolment, LabProfile
-from courseware.models.course import AgendaItem, Course, Day, Exercise, Module, Slide, Task
+from courseware.models.course import (
+    AgendaItem,
+    Course,
+    Day,
+    Exercise,
+    Module,
+    PodSecurity,
+    Slide,
+    Task,
+)
 
 __all__ = [
     "AgendaItem",
@@ -10,6 +19,7 @@ __all__ = [
     "Exercise",
     "LabProfile",
     "Module",
+    "PodSecurity",
     "Slide",
     "Task",
 ]

@@ -14,7 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from courseware.models.course import Course, Day
+from courseware.models.course import Course, Day, PodSecurity
 
 INSTRUCTORS_GROUP = "Instructors"
 
@@ -35,11 +35,6 @@ class LabProfile(models.TextChoices):
     SMALL = "small", "Small"
     MEDIUM = "medium", "Medium"
     LARGE = "large", "Large"
-
-
-class PodSecurity(models.TextChoices):
-    RESTRICTED = "restricted", "Restricted"
-    BASELINE = "baseline", "Baseline"
 
 
 class CohortQuerySet(models.QuerySet["Cohort"]):
@@ -94,9 +89,11 @@ class Cohort(models.Model):
     pod_security = models.CharField(
         max_length=16,
         choices=PodSecurity.choices,
-        default=PodSecurity.RESTRICTED,
-        help_text="Pod Security Admission level enforced in the labs. Exercises whose pods "
-        "run as root (nginx, for one) need baseline.",
+        blank=True,
+        default="",
+        verbose_name="Pod Security level",
+        help_text="Enforced in the labs. Empty: the level the course declares for its "
+        "exercises. A stricter level refuses some of the course's pods.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -124,6 +121,17 @@ class Cohort(models.Model):
     def clean(self) -> None:
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The cohort must end after it starts."})
+
+    @property
+    def pod_security_level(self) -> str:
+        """The Pod Security level the labs enforce: the cohort's own, or its course's."""
+        return self.pod_security or self.course.pod_security
+
+    @property
+    def stricter_than_course(self) -> bool:
+        return bool(self.pod_security) and PodSecurity.stricter(
+            self.pod_security, self.course.pod_security
+        )
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

@@ -12,6 +12,18 @@ from django.db import models
 from django.urls import reverse
 
 
+class PodSecurity(models.TextChoices):
+    """Pod Security Admission levels a lab may enforce, from the strictest."""
+
+    RESTRICTED = "restricted", "Restricted"
+    BASELINE = "baseline", "Baseline"
+
+    @classmethod
+    def stricter(cls, level: str, than: str) -> bool:
+        order = [choice.value for choice in cls]
+        return order.index(level) < order.index(than)
+
+
 class Course(models.Model):
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
@@ -20,6 +32,12 @@ class Course(models.Model):
         max_length=64, blank=True, help_text="SHA-256 over the content files of the last sync."
     )
     synced_at = models.DateTimeField(null=True, blank=True)
+    pod_security = models.CharField(
+        max_length=16,
+        choices=PodSecurity.choices,
+        default=PodSecurity.RESTRICTED,
+        help_text="The Pod Security level the course's exercises need (course.yaml).",
+    )
 
     def __str__(self) -> str:
         return self.title
@@ -119,6 +137,9 @@ class Exercise(models.Model):
         help_text="An instructor demonstration: needs more than a namespace, so no checks.",
     )
     intro_html = models.TextField(blank=True)
+    cleanup_html = models.TextField(
+        blank=True, help_text="What to remove before the next exercise, rendered."
+    )
     retired = models.BooleanField(default=False)
 
     class Meta:

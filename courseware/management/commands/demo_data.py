@@ -14,7 +14,7 @@ from django.utils import timezone
 from courseware import cohort_labs
 from courseware.invites import make_token
 from courseware.models import Cohort, Course, Enrolment
-from courseware.models.cohort import INSTRUCTORS_GROUP, PodSecurity
+from courseware.models.cohort import INSTRUCTORS_GROUP
 from labs import provisioning
 from labs.models import Cluster
 
@@ -101,8 +101,8 @@ class Command(BaseCommand):
         cluster.set_kubeconfig(kubeconfig.expanduser().read_text())
         cluster.save()
         cohort.cluster = cluster
-        # The Day II exercises run nginx, which runs as root: baseline admits it.
-        cohort.pod_security = PodSecurity.BASELINE
+        # The course's own Pod Security level (course.yaml) applies: no override here.
+        cohort.pod_security = ""
         cohort.save()
         if not provision:
             self.stdout.write(f"Cluster {name!r} registered; provision labs from the admin.")
