@@ -100,4 +100,5 @@ def test_it_shows_what_to_clean_up_after_an_exercise(people: People) -> None:
     assert "Before the next exercise" in response.text
     assert exercise.cleanup_html
     assert exercise.cleanup_html in response.text
-    assert "delete" in exercise.cleanup_html and "my-pod" in exercise.cleanup_html
+    assert "delete" in exercise.cleanup_html
+    assert "my-pod" in exercise.cleanup_html
