@@ -4,7 +4,9 @@ once); test modules and the benchmarks import from this module, never from one a
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import os
 import socket
 import time
@@ -140,6 +142,12 @@ def make_cluster(standin: KubeStandIn, name: str = "stand-in") -> Cluster:
 
 def kube_for(cluster: Cluster, sleeps: Sleeps | None = None, attempts: int = 5) -> Kube:
     return Kube.for_cluster(cluster, retry=RetryPolicy(attempts=attempts, sleep=sleeps or Sleeps()))
+
+
+def token_claims(token: str) -> dict:
+    """The claims of a service account token (a JWT), unverified."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 # -- waiting and services ----------------------------------------------------------------------
