@@ -97,6 +97,20 @@ def test_it_sweeps_orphans_and_removes_them_only_when_told(
     wait_for(lambda: standin.get("v1", "Namespace", "lab-old-9") is None, "the orphan gone")
 
 
+def test_it_keeps_removing_orphans_when_one_changed_hands(
+    cluster: Cluster, standin: KubeStandIn
+) -> None:
+    for name, enrolment_id in (("lab-old-7", 7), ("lab-old-8", 8)):
+        put_namespace(standin, name, lotse_labels(cluster, enrolment_id))
+    # What the API server answers when the namespace is no longer the uid that was listed.
+    standin.fail("DELETE", r"/namespaces/lab-old-7$", 409, message="Precondition failed")
+
+    assert tasks.sweep_orphans(remove=True) == {cluster.name: ["lab-old-7", "lab-old-8"]}
+
+    wait_for(lambda: standin.get("v1", "Namespace", "lab-old-8") is None, "lab-old-8 gone")
+    assert standin.get("v1", "Namespace", "lab-old-7")["status"]["phase"] == "Active"
+
+
 def test_it_never_sweeps_what_another_installation_or_cluster_row_made(
     fixture_course: Course, cluster: Cluster, standin: KubeStandIn
 ) -> None:

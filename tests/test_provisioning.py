@@ -414,6 +414,35 @@ def test_it_adopts_a_namespace_whose_labels_say_it_is_the_labs(
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
+def test_it_waits_for_its_own_namespace_to_finish_terminating(
+    standin: KubeStandIn, lab: Lab
+) -> None:
+    kube = kube_for(lab.cluster)
+    provisioning.provision(lab.pk, kube)
+    standin.namespace_deletion_delay = 60
+    standin.delete("v1", "Namespace", lab.namespace)
+
+    with pytest.raises(ClusterError, match="is still being deleted; try again") as caught:
+        provisioning.provision(lab.pk, kube)
+
+    assert caught.value.retryable
+
+
+def test_it_patches_nothing_that_changed_while_it_was_being_adopted(
+    standin: KubeStandIn, lab: Lab
+) -> None:
+    put_namespace(standin, lab.namespace, provisioning.lab_spec(lab).labels)
+    # What the API server answers a patch whose resourceVersion is no longer current.
+    standin.fail("PATCH", rf"/api/v1/namespaces/{lab.namespace}$", 409, message="modified")
+
+    with pytest.raises(ClusterError, match="changed while being adopted") as caught:
+        provisioning.provision(lab.pk, kube_for(lab.cluster))
+
+    assert caught.value.retryable
+    patches = [r for r in standin.requests if r[0] == "PATCH"]
+    assert len(patches) == 1
+
+
 def test_it_never_takes_over_a_cluster_role_of_another_installation(
     standin: KubeStandIn, lab: Lab
 ) -> None:
