@@ -251,12 +251,13 @@ class Store:
             if current is None:
                 raise ApiError.not_found(resource, name)
             meta = current["metadata"]
-            for field in ("uid", "resourceVersion"):
+            # kube-apiserver's wording (storage.Preconditions.Check).
+            for field, said in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
                 wanted = (preconditions or {}).get(field)
                 if wanted and wanted != meta.get(field):
                     why = (
-                        f"Precondition failed: {field} in precondition: {wanted}, "
-                        f"{field} in object meta: {meta.get(field)}"
+                        f"Precondition failed: {said} in precondition: {wanted}, "
+                        f"{said} in object meta: {meta.get(field)}"
                     )
                     raise ApiError.conflict(resource, name, why)
             return current

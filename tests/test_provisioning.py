@@ -507,7 +507,7 @@ def test_it_deletes_only_the_very_object_it_names(standin: KubeStandIn, cluster:
         kube.delete("v1", "Namespace", "shared-name", uid=first["metadata"]["uid"])
 
     assert caught.value.status == 409
-    assert "Precondition failed: uid in precondition" in caught.value.message
+    assert "Precondition failed: UID in precondition" in caught.value.message
     assert standin.get("v1", "Namespace", "shared-name") == second
     assert kube.delete("v1", "Namespace", "shared-name", uid=second["metadata"]["uid"])
 

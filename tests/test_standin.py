@@ -520,8 +520,8 @@ def test_it_deletes_a_namespace_only_under_its_preconditions(
         delete(f"not-{uid}")
     assert stale.value.status == 409
     assert json.loads(stale.value.body)["message"] == (
-        f'Operation cannot be fulfilled on namespaces "{ns}": Precondition failed: uid in '
-        f"precondition: not-{uid}, uid in object meta: {uid}"
+        f'Operation cannot be fulfilled on namespaces "{ns}": Precondition failed: UID in '
+        f"precondition: not-{uid}, UID in object meta: {uid}"
     )
     assert core.read_namespace(ns).status.phase == "Active"
     delete(uid)
