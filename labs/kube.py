@@ -209,9 +209,15 @@ class Kube:
         )
         return [item.to_dict() for item in result.items]
 
-    def apply(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def apply(
+        self, obj: dict[str, Any], *, adopt: Callable[[dict[str, Any]], None] | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """Create ``obj``, or bring an existing one to it (merge patch): safe to repeat.
-        Returns the object and whether it was created."""
+        Returns the object and whether it was created.
+
+        With ``adopt``, an existing object is read and handed to ``adopt`` first, which
+        raises ``ClusterError`` to leave it alone; the patch then carries the resourceVersion
+        that was judged, so an object replaced in between is not patched either."""
         kind, name = obj["kind"], obj["metadata"]["name"]
         namespace = obj["metadata"].get("namespace")
         resource = self._resource(obj["apiVersion"], kind)
@@ -226,30 +232,64 @@ class Kube:
         except ClusterError as exc:
             if exc.status != 409:
                 raise
+        body = obj
+        if adopt is not None:
+            existing = self.get(obj["apiVersion"], kind, name, namespace)
+            if existing is None:
+                raise ClusterError(
+                    f"create {kind} {name}: it existed a moment ago and is gone now; try again",
+                    retryable=True,
+                )
+            adopt(existing)
+            version = existing["metadata"]["resourceVersion"]
+            body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": version}}
         if kind in CREATE_ONLY:
             existing = self.get(obj["apiVersion"], kind, name, namespace)
             if existing is not None:
                 return existing, False
-        patched = self._call(
-            lambda: resource.patch(
-                body=obj,
-                name=name,
-                namespace=namespace,
-                content_type="application/merge-patch+json",
-                _request_timeout=TIMEOUT,
-            ).to_dict(),
-            f"update {kind} {name}",
-        )
+        try:
+            patched = self._call(
+                lambda: resource.patch(
+                    body=body,
+                    name=name,
+                    namespace=namespace,
+                    content_type="application/merge-patch+json",
+                    _request_timeout=TIMEOUT,
+                ).to_dict(),
+                f"update {kind} {name}",
+            )
+        except ClusterError as exc:
+            if adopt is None or exc.status != 409:
+                raise
+            raise ClusterError(
+                f"update {kind} {name}: it changed while being adopted; try again",
+                status=409,
+                retryable=True,
+            ) from None
         return patched, False
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        """Delete an object; False when it was already gone."""
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        uid: str | None = None,
+    ) -> bool:
+        """Delete an object; False when it was already gone. With ``uid`` the API server
+        deletes only that very object (DeleteOptions preconditions): another object of the
+        same name is left alone and the answer is a ``ClusterError`` with status 409."""
         resource = self._resource(api_version, kind)
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         try:
             self._call(
                 lambda: resource.delete(
                     name=name,
                     namespace=namespace,
+                    body=options,
                     propagation_policy="Background",
                     _request_timeout=TIMEOUT,
                 ),
@@ -261,11 +301,23 @@ class Kube:
             raise
         return True
 
-    def create_token(self, namespace: str, service_account: str, seconds: int) -> str:
+    def create_token(
+        self,
+        namespace: str,
+        service_account: str,
+        seconds: int,
+        *,
+        bound_to: dict[str, str] | None = None,
+    ) -> str:
+        """A token of the ServiceAccount valid for ``seconds``; with ``bound_to`` (an object
+        reference: kind, apiVersion, name, uid) it is valid only while that object exists."""
+        spec: dict[str, Any] = {"expirationSeconds": seconds}
+        if bound_to is not None:
+            spec["boundObjectRef"] = bound_to
         request = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
-            "spec": {"expirationSeconds": seconds},
+            "spec": spec,
         }
         core = k8s.CoreV1Api(self.api_client)
         response = self._call(

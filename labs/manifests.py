@@ -16,6 +16,9 @@ from labs.profiles import Profile
 MANAGED_BY = "app.kubernetes.io/managed-by"
 COHORT_LABEL = "lotse.io/cohort"
 ENROLMENT_LABEL = "lotse.io/enrolment"
+INSTALLATION_LABEL = "lotse.io/installation"  # labs.models.installation_key()
+CLUSTER_LABEL = "lotse.io/cluster"  # the pk of the Cluster row the lab is on
+KUBECONFIG_ANCHOR = "lotse-kubeconfig-anchor"  # the Secret downloaded tokens are bound to
 TRAINEE = "trainee"  # the ServiceAccount, Role and RoleBinding of every lab
 TOOLBOX = "toolbox"
 TOOLBOX_UID = 1001
@@ -70,6 +73,8 @@ class LabSpec:
     namespace: str
     cohort: str  # the cohort's slug
     enrolment_id: int
+    installation: str
+    cluster_id: int
     profile: Profile
     pod_security: str
     toolbox_image: str
@@ -81,6 +86,8 @@ class LabSpec:
             MANAGED_BY: "lotse",
             COHORT_LABEL: self.cohort,
             ENROLMENT_LABEL: str(self.enrolment_id),
+            INSTALLATION_LABEL: self.installation,
+            CLUSTER_LABEL: str(self.cluster_id),
         }
 
     @property
@@ -127,6 +134,17 @@ def namespace(spec: LabSpec) -> dict[str, Any]:
 
 def service_account(spec: LabSpec) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(spec, TRAINEE)}
+
+
+def kubeconfig_anchor(spec: LabSpec) -> dict[str, Any]:
+    """An empty Secret that every downloaded kubeconfig token is bound to: the API server
+    stops accepting those tokens once it is deleted, which teardown and reset do first."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _meta(spec, KUBECONFIG_ANCHOR),
+    }
 
 
 def role(spec: LabSpec) -> dict[str, Any]:
@@ -307,6 +325,7 @@ def lab_objects(spec: LabSpec) -> list[dict[str, Any]]:
     return [
         namespace(spec),
         service_account(spec),
+        kubeconfig_anchor(spec),
         role(spec),
         role_binding(spec),
         cluster_role(spec),

@@ -103,6 +103,9 @@ class Lab(models.Model):
     )
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="labs")
     namespace = models.CharField(max_length=63, unique=True)
+    # The uid of the namespace this lab created or adopted: teardown deletes only that very
+    # namespace, never another one that took its name.
+    namespace_uid = models.CharField(max_length=36, blank=True, editable=False)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     step = models.CharField(max_length=100, blank=True, help_text="The last step reached.")
     steps_done = models.PositiveSmallIntegerField(default=0)

@@ -9,6 +9,10 @@ records the step it reached and the last error. Every step is create-or-patch of
 object of ``labs.manifests.lab_objects``, so running a provisioning again — twice, or
 after a crash half-way — ends in the same complete lab without duplicates. A lab is ready
 only when every object exists and the toolbox pod reports Ready.
+
+Lotse touches only what it owns (``labs.ownership``): an existing namespace or
+cluster-scoped object is adopted only when its labels say it is this lab's, the lab row
+records the uid of its namespace, and deletes name the uid of what they mean to delete.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from labs import manifests
+from labs import manifests, ownership
 from labs.kube import ClusterError, Kube, pod_ready
-from labs.models import Cluster, Lab
+from labs.models import Cluster, Lab, installation_key
 from labs.profiles import PROFILES
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ def lab_spec(lab: Lab) -> manifests.LabSpec:
         namespace=lab.namespace,
         cohort=cohort.slug,
         enrolment_id=lab.enrolment_id,
+        installation=installation_key(),
+        cluster_id=lab.cluster_id,
         profile=PROFILES[cohort.lab_profile],
         pod_security=cohort.pod_security_level,
         toolbox_image=lab.cluster.toolbox_image,
@@ -81,11 +87,21 @@ def _record(lab: Lab, **changes: object) -> None:
     lab.save(update_fields=[*changes, "updated_at"])
 
 
+def _apply(kube: Kube, obj: dict[str, Any], spec: manifests.LabSpec) -> dict[str, Any]:
+    # The namespace and cluster-scoped objects are found by name alone, and another
+    # installation or a person may hold that name: they are adopted only when they are this
+    # lab's. Objects inside the lab's own namespace are the lab's.
+    if obj["metadata"].get("namespace"):
+        return kube.apply(obj)[0]
+    return kube.apply(obj, adopt=lambda existing: ownership.claim(existing, spec))[0]
+
+
 def provision(lab_id: int, kube: Kube | None = None) -> Lab:
     """Bring the lab to ready. Raises ``ClusterError`` (after recording it) on failure."""
     lab = _load(lab_id)
     kube = kube or Kube.for_cluster(lab.cluster)
-    objects = manifests.lab_objects(lab_spec(lab))
+    spec = lab_spec(lab)
+    objects = manifests.lab_objects(spec)
     _record(
         lab,
         state=Lab.State.PROVISIONING,
@@ -99,8 +115,11 @@ def provision(lab_id: int, kube: Kube | None = None) -> Lab:
         for done, obj in enumerate(objects, start=1):
             step = f"{obj['kind']} {obj['metadata']['name']}"
             _record(lab, step=step)
-            kube.apply(obj)
-            _record(lab, steps_done=done)
+            applied = _apply(kube, obj, spec)
+            if obj["kind"] == "Namespace":
+                _record(lab, steps_done=done, namespace_uid=applied["metadata"]["uid"])
+            else:
+                _record(lab, steps_done=done)
         _record(lab, step=READY_STEP)
         kube.wait_until(
             lambda: pod_ready(kube.get("v1", "Pod", manifests.TOOLBOX, lab.namespace)),
@@ -116,48 +135,145 @@ def provision(lab_id: int, kube: Kube | None = None) -> Lab:
     return lab
 
 
+def _not_the_labs(lab: Lab, spec: manifests.LabSpec, namespace: dict[str, Any]) -> str | None:
+    """Why the namespace of the lab's name is not the lab's; None when it is: the very one
+    the lab recorded, or (none recorded yet) one whose labels say it is this lab's."""
+    uid = namespace["metadata"]["uid"]
+    if lab.namespace_uid:
+        if uid == lab.namespace_uid:
+            return None
+        return f"another namespace took its name: uid {uid}, the lab's was {lab.namespace_uid}"
+    return ownership.foreign(namespace, spec)
+
+
 def teardown(lab_id: int, kube: Kube | None = None) -> Lab:
-    """Remove everything of the lab from the cluster; done when the namespace is gone."""
+    """Remove everything of the lab from the cluster; done when its namespace is gone.
+
+    The kubeconfig anchor goes first, so that downloaded tokens stop working at once and not
+    only when the namespace has finished terminating. Only the lab's own objects are
+    deleted, each with its uid as a precondition: a namespace, ClusterRole or binding of the
+    lab's name that is not the lab's is left alone and named in ``last_error``. The lab is
+    deleted all the same, because its own namespace is gone once another holds the name.
+    """
     lab = _load(lab_id)
     if lab.state == Lab.State.DELETED:
         return lab
     kube = kube or Kube.for_cluster(lab.cluster)
     spec = lab_spec(lab)
-    steps = [
-        ("v1", "Namespace", lab.namespace, None),
-        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", spec.cluster_role, None),
-        ("rbac.authorization.k8s.io/v1", "ClusterRole", spec.cluster_role, None),
-    ]
-    _record(lab, state=Lab.State.DELETING, steps_total=len(steps) + 1, steps_done=0, last_error="")
+    _record(lab, state=Lab.State.DELETING, steps_total=5, steps_done=0, last_error="")
+    left_alone: list[str] = []
     try:
-        for done, (api_version, kind, name, namespace) in enumerate(steps, start=1):
-            _record(lab, step=f"delete {kind} {name}")
-            kube.delete(api_version, kind, name, namespace)
+        _record(lab, step=f"delete Secret {manifests.KUBECONFIG_ANCHOR}")
+        namespace = kube.get("v1", "Namespace", lab.namespace)
+        uid = None
+        if namespace is not None:
+            why = _not_the_labs(lab, spec, namespace)
+            if why is None:
+                uid = namespace["metadata"]["uid"]
+                kube.delete("v1", "Secret", manifests.KUBECONFIG_ANCHOR, lab.namespace)
+            else:
+                left_alone.append(f"namespace {lab.namespace} is not this lab's ({why})")
+        _record(lab, steps_done=1, step=f"delete Namespace {lab.namespace}")
+        if uid is not None and not _delete_owned(kube, "v1", "Namespace", lab.namespace, uid):
+            left_alone.append(f"namespace {lab.namespace} changed hands before it was deleted")
+            uid = None
+        _record(lab, steps_done=2)
+        for done, kind in enumerate(("ClusterRoleBinding", "ClusterRole"), start=3):
+            _record(lab, step=f"delete {kind} {spec.cluster_role}")
+            problem = _delete_cluster_scoped(kube, kind, spec)
+            if problem is not None:
+                left_alone.append(problem)
             _record(lab, steps_done=done)
         _record(lab, step="namespace gone")
-        # The namespace's contents go with it; it is gone when the API says 404.
-        kube.wait_until(
-            lambda: kube.get("v1", "Namespace", lab.namespace) is None,
-            timeout=settings.LAB_READY_TIMEOUT_SECONDS,
-            what=f"deletion of namespace {lab.namespace}",
-        )
+        if uid is not None:
+            # The namespace's contents go with it; it is gone when the API says 404 (or
+            # when another namespace has taken the name since).
+            kube.wait_until(
+                lambda: _uid_of(kube.get("v1", "Namespace", lab.namespace)) != uid,
+                timeout=settings.LAB_READY_TIMEOUT_SECONDS,
+                what=f"deletion of namespace {lab.namespace}",
+            )
     except ClusterError as exc:
         _record(lab, last_error=exc.message)
         raise
-    _record(lab, state=Lab.State.DELETED, steps_done=lab.steps_total, ready_at=None)
+    for what in left_alone:
+        log.warning("teardown of lab %s left alone: %s", lab.namespace, what)
+    _record(
+        lab,
+        state=Lab.State.DELETED,
+        steps_done=lab.steps_total,
+        ready_at=None,
+        namespace_uid="",
+        last_error="; ".join(f"left alone: {what}" for what in left_alone),
+    )
     return lab
 
 
+def _delete_cluster_scoped(kube: Kube, kind: str, spec: manifests.LabSpec) -> str | None:
+    """Delete the lab's ClusterRole or ClusterRoleBinding if it is the lab's; what was left
+    alone, and why, otherwise."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    obj = kube.get(rbac, kind, spec.cluster_role)
+    if obj is None:
+        return None
+    why = ownership.foreign(obj, spec)
+    if why is not None:
+        return f"{kind} {spec.cluster_role} is not this lab's ({why})"
+    if not _delete_owned(kube, rbac, kind, spec.cluster_role, obj["metadata"]["uid"]):
+        return f"{kind} {spec.cluster_role} changed hands before it was deleted"
+    return None
+
+
+def _uid_of(obj: dict[str, Any] | None) -> str | None:
+    return obj["metadata"]["uid"] if obj is not None else None
+
+
+def _delete_owned(
+    kube: Kube, api_version: str, kind: str, name: str, uid: str, namespace: str | None = None
+) -> bool:
+    """Delete the object of that name only if it is still the one with ``uid``; False when
+    another object holds the name now (the API server's precondition check failed)."""
+    try:
+        kube.delete(api_version, kind, name, namespace, uid=uid)
+    except ClusterError as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
 def trainee_kubeconfig(lab: Lab) -> dict[str, Any]:
-    """A kubeconfig for the trainee's own laptop: a fresh short-lived token of the lab's
-    ServiceAccount, the lab's namespace as default. Raises ``ClusterError``."""
+    """A kubeconfig for the trainee's own laptop: a fresh token of the lab's ServiceAccount,
+    the lab's namespace as default. The token is bound to the lab's kubeconfig anchor, so it
+    stops working when the anchor is deleted (teardown and reset delete it first) or after
+    ``LAB_KUBECONFIG_TOKEN_SECONDS``, whichever comes first. Raises ``ClusterError``."""
     kube = Kube.for_cluster(lab.cluster)
+    spec = lab_spec(lab)
+    namespace = kube.get("v1", "Namespace", lab.namespace)
+    why = "it does not exist" if namespace is None else _not_the_labs(lab, spec, namespace)
+    if why is not None:
+        raise ClusterError(
+            f"namespace {lab.namespace} is not this lab's ({why}); an instructor can reset the lab"
+        )
+    anchor = kube.get("v1", "Secret", manifests.KUBECONFIG_ANCHOR, lab.namespace)
+    if anchor is None:
+        # The trainee may delete it (their Role covers Secrets), which revokes only their
+        # own tokens; the next download makes a new one.
+        anchor, _ = kube.apply(manifests.kubeconfig_anchor(spec))
     token = kube.create_token(
-        lab.namespace, manifests.TRAINEE, settings.LAB_KUBECONFIG_TOKEN_SECONDS
+        lab.namespace,
+        manifests.TRAINEE,
+        settings.LAB_KUBECONFIG_TOKEN_SECONDS,
+        bound_to={
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "name": manifests.KUBECONFIG_ANCHOR,
+            "uid": anchor["metadata"]["uid"],
+        },
     )
     server, ca_data = kube.server_address()
     return manifests.trainee_kubeconfig(
-        lab_spec(lab), server=lab.cluster.public_server or server, ca_data=ca_data, token=token
+        spec, server=lab.cluster.public_server or server, ca_data=ca_data, token=token
     )
 
 
@@ -208,22 +324,36 @@ def run_each(
     return run
 
 
-def orphans(cluster: Cluster, kube: Kube | None = None) -> list[str]:
-    """Namespaces that Lotse labelled on ``cluster`` but that no live lab owns."""
+def orphans(cluster: Cluster, kube: Kube | None = None) -> dict[str, str]:
+    """Namespaces that this installation made for ``cluster`` (this very Cluster row, by
+    their labels) and that no live lab owns, by name, with their uids. Namespaces of other
+    installations or other Cluster rows on the same API server are never listed."""
     kube = kube or Kube.for_cluster(cluster)
-    labelled = kube.list("v1", "Namespace", label_selector=f"{manifests.MANAGED_BY}=lotse")
-    names = {ns["metadata"]["name"] for ns in labelled}
+    labelled = kube.list(
+        "v1", "Namespace", label_selector=ownership.selector(installation_key(), cluster.pk)
+    )
+    found = {ns["metadata"]["name"]: ns["metadata"]["uid"] for ns in labelled}
     live = set(
-        Lab.objects.filter(cluster=cluster, namespace__in=names)
+        Lab.objects.filter(cluster=cluster, namespace__in=list(found))
         .exclude(state=Lab.State.DELETED)
         .values_list("namespace", flat=True)
     )
-    return sorted(names - live)
+    return {name: found[name] for name in sorted(found) if name not in live}
 
 
-def remove_orphan(cluster: Cluster, namespace: str, kube: Kube | None = None) -> None:
+def remove_orphan(cluster: Cluster, namespace: str, uid: str, kube: Kube | None = None) -> None:
+    """Delete the orphaned namespace that ``orphans`` listed (the one with ``uid``, not
+    another that took its name since) and its lab's cluster-scoped role and binding, if
+    they are this installation's for ``cluster``. Raises ``ClusterError``."""
     kube = kube or Kube.for_cluster(cluster)
-    cluster_role = manifests.cluster_role_name(namespace)
-    kube.delete("v1", "Namespace", namespace)
-    kube.delete("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", cluster_role)
-    kube.delete("rbac.authorization.k8s.io/v1", "ClusterRole", cluster_role)
+    if not _delete_owned(kube, "v1", "Namespace", namespace, uid):
+        raise ClusterError(
+            f"namespace {namespace} is no longer the one the sweep found (uid {uid}); left alone",
+            status=409,
+        )
+    rbac = "rbac.authorization.k8s.io/v1"
+    name = manifests.cluster_role_name(namespace)
+    for kind in ("ClusterRoleBinding", "ClusterRole"):
+        obj = kube.get(rbac, kind, name)
+        if obj is not None and ownership.made_here(obj, installation_key(), cluster.pk):
+            _delete_owned(kube, rbac, kind, name, obj["metadata"]["uid"])

@@ -83,17 +83,22 @@ def teardown_labs(lab_ids: list[int]) -> dict:
 
 @shared_task
 def sweep_orphans(remove: bool = False) -> dict[str, list[str]]:
-    """Beat: namespaces labelled by Lotse that no live lab owns; reported, or removed."""
+    """Beat: namespaces this installation made for a Cluster row that no live lab owns;
+    reported, or removed (each only if it is still the very namespace that was found)."""
     found: dict[str, list[str]] = {}
     for cluster in Cluster.objects.all():
         try:
-            names = provisioning.orphans(cluster)
+            orphans = provisioning.orphans(cluster)
         except ClusterError as exc:
             log.warning("orphan sweep of %s failed: %s", cluster.name, exc.message)
             continue
-        for namespace in names:
+        for namespace, uid in orphans.items():
             log.warning("orphaned lab namespace %s on %s", namespace, cluster.name)
-            if remove:
-                provisioning.remove_orphan(cluster, namespace)
-        found[cluster.name] = names
+            if not remove:
+                continue
+            try:
+                provisioning.remove_orphan(cluster, namespace, uid)
+            except ClusterError as exc:
+                log.warning("orphan %s on %s not removed: %s", namespace, cluster.name, exc.message)
+        found[cluster.name] = list(orphans)
     return found

@@ -243,9 +243,9 @@ def _remove(
 ) -> dict:
     store, dry = cluster.store, "All" in (options.get("dryRun") or [])
     if resource is NAMESPACES and not dry:
-        if store.get(resource, "", name) is None:
-            raise ApiError.not_found(resource, name)
-        return cluster.controllers.delete_namespace(name)
+        with store.lock:
+            store.deletable(resource, "", name, options.get("preconditions"))
+            return cluster.controllers.delete_namespace(name)
     stamp = None
     if resource.key == ("", "pods"):
         # Pods are deleted gracefully: the answer and the DELETED event carry the grace period.

@@ -236,20 +236,31 @@ class Store:
         """Remove the object; ``stamp`` adds metadata to what the DELETED event and the answer
         show (a pod's deletionTimestamp)."""
         with self.lock:
+            current = self.deletable(resource, namespace, name, preconditions)
+            meta = current["metadata"]
+            gone = {**current, "metadata": {**meta, **(stamp or {})}}
+            return gone if dry_run else self._commit("DELETED", resource, gone, current)
+
+    def deletable(
+        self, resource: Resource, namespace: str | None, name: str, preconditions: dict | None
+    ) -> dict:
+        """The object a delete with these DeleteOptions preconditions may remove: 404 when
+        there is none, 409 Conflict when it is not the uid or resourceVersion named."""
+        with self.lock:
             current = self.get(resource, namespace, name)
             if current is None:
                 raise ApiError.not_found(resource, name)
             meta = current["metadata"]
-            for field in ("uid", "resourceVersion"):
+            # kube-apiserver's wording (storage.Preconditions.Check).
+            for field, said in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
                 wanted = (preconditions or {}).get(field)
                 if wanted and wanted != meta.get(field):
                     why = (
-                        f"Precondition failed: {field} in precondition: {wanted}, "
-                        f"{field} in object meta: {meta.get(field)}"
+                        f"Precondition failed: {said} in precondition: {wanted}, "
+                        f"{said} in object meta: {meta.get(field)}"
                     )
                     raise ApiError.conflict(resource, name, why)
-            gone = {**current, "metadata": {**meta, **(stamp or {})}}
-            return gone if dry_run else self._commit("DELETED", resource, gone, current)
+            return current
 
     def _commit(self, kind: str, resource: Resource, obj: dict, previous: dict | None) -> dict:
         self._revision += 1

@@ -14,6 +14,7 @@ from simcluster.errors import ApiError
 from simcluster.exec import container_of, serve_exec
 from simcluster.handlers import apply_patch, patch, read_object
 from simcluster.messages import dry_run, get_or_404, read_body, respond
+from simcluster.resources import known
 from simcluster.store import timestamp
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["serve"]
 
 _AUDIENCE = "https://kubernetes.default.svc.cluster.local"
+# What a TokenRequest may bind a token to, and the claim that names it in the token.
+_BINDABLE = {"Pod": ("pods", "pod"), "Secret": ("secrets", "secret")}
 
 
 async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> web.StreamResponse:
@@ -132,6 +135,38 @@ def _fake_jwt(claims: dict) -> str:
     return f"{part({'alg': 'RS256', 'kid': 'standin'})}.{part(claims)}.{signature}"
 
 
+def _bound_object(cluster: KubeStandIn, namespace: str, account: str, ref: dict) -> dict:
+    """The ``kubernetes.io`` claim naming the object a token is bound to, checked as
+    kube-apiserver does: a Pod (running as the ServiceAccount) or a Secret of the namespace
+    that exists and, when the reference names a uid, has that uid."""
+    kind, api_version, name = ref.get("kind"), ref.get("apiVersion") or "", ref.get("name")
+    group, _, version = api_version.rpartition("/")
+    if group or kind not in _BINDABLE:
+        raise ApiError.bad_request(
+            f"cannot bind token to object of type {group}/{version}, Kind={kind}"
+        )
+    plural, claim = _BINDABLE[kind]
+    resource = known("", "v1", plural)
+    found = cluster.store.get(resource, namespace, name or "")
+    if found is None:
+        raise ApiError.not_found(resource, name or "")
+    if kind == "Pod" and (found.get("spec") or {}).get("serviceAccountName") != account:
+        raise ApiError.bad_request(
+            f'cannot bind token for serviceaccount "{account}" to pod running with different '
+            "serviceaccount name."
+        )
+    uid = found["metadata"]["uid"]
+    if ref.get("uid") and ref["uid"] != uid:
+        raise ApiError(
+            409,
+            f'Operation cannot be fulfilled on {kind} "{name}": the UID in the bound object '
+            f"reference ({ref['uid']}) does not match the UID in record. The object might have "
+            "been deleted and then recreated",
+            details={"name": name, "kind": kind},
+        )
+    return {claim: {"name": name, "uid": uid}}
+
+
 async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
     assert target.name is not None
     assert target.namespace is not None
@@ -143,6 +178,13 @@ async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> 
         message = f"Invalid value: {seconds!r}: may not specify a duration less than 10 minutes"
         raise ApiError(422, f"spec.expirationSeconds: {message}")
     audiences = spec.get("audiences") or [_AUDIENCE]
+    meta = account["metadata"]
+    private = {
+        "namespace": target.namespace,
+        "serviceaccount": {"name": target.name, "uid": meta["uid"]},
+    }
+    if spec.get("boundObjectRef"):
+        private |= _bound_object(cluster, target.namespace, target.name, spec["boundObjectRef"])
     issued = datetime.now(UTC)
     expires = issued + timedelta(seconds=seconds)
     subject = f"system:serviceaccount:{target.namespace}:{target.name}"
@@ -154,13 +196,14 @@ async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> 
             "iss": _AUDIENCE,
             "sub": subject,
             "jti": secrets.token_hex(8),
+            "kubernetes.io": private,
+            "nbf": int(issued.timestamp()),
         }
     )
     cluster.tokens[token] = (target.namespace, target.name)
     response_spec = {"audiences": audiences, "expirationSeconds": seconds}
     if spec.get("boundObjectRef"):
         response_spec["boundObjectRef"] = spec["boundObjectRef"]
-    meta = account["metadata"]
     return respond(
         {
             "kind": "TokenRequest",

@@ -4,7 +4,9 @@ once); test modules and the benchmarks import from this module, never from one a
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import os
 import socket
 import time
@@ -21,8 +23,9 @@ from django.utils import timezone
 
 from courseware.models import Cohort, Course, Enrolment
 from courseware.models.cohort import INSTRUCTORS_GROUP
+from labs import manifests
 from labs.kube import Kube, RetryPolicy
-from labs.models import Cluster
+from labs.models import Cluster, installation_key
 from simcluster import KubeStandIn
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -140,6 +143,33 @@ def make_cluster(standin: KubeStandIn, name: str = "stand-in") -> Cluster:
 
 def kube_for(cluster: Cluster, sleeps: Sleeps | None = None, attempts: int = 5) -> Kube:
     return Kube.for_cluster(cluster, retry=RetryPolicy(attempts=attempts, sleep=sleeps or Sleeps()))
+
+
+def lotse_labels(cluster: Cluster, enrolment_id: int, installation: str | None = None) -> dict:
+    """The labels Lotse gives a lab's objects on ``cluster``: this installation's unless
+    ``installation`` names another."""
+    return {
+        manifests.MANAGED_BY: "lotse",
+        manifests.INSTALLATION_LABEL: installation or installation_key(),
+        manifests.CLUSTER_LABEL: str(cluster.pk),
+        manifests.ENROLMENT_LABEL: str(enrolment_id),
+    }
+
+
+def put_namespace(standin: KubeStandIn, name: str, labels: dict[str, str]) -> dict:
+    """A namespace that someone else made (another installation, a person), replacing one
+    of that name if there is one: deleted, gone, then made anew with a new uid."""
+    if standin.get("v1", "Namespace", name) is not None:
+        standin.delete("v1", "Namespace", name)
+        wait_for(lambda: standin.get("v1", "Namespace", name) is None, f"namespace {name} gone")
+    return standin.put({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": name, "labels": labels}})  # fmt: skip
+
+
+def token_claims(token: str) -> dict:
+    """The claims of a service account token (a JWT), unverified."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 # -- waiting and services ----------------------------------------------------------------------

@@ -16,7 +16,14 @@ from labs import manifests, provisioning, tasks
 from labs.kube import ClusterError
 from labs.models import Cluster, Lab
 from simcluster import KubeStandIn
-from tests.factories import enrol, make_cohort
+from tests.factories import (
+    enrol,
+    lotse_labels,
+    make_cluster,
+    make_cohort,
+    put_namespace,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -81,16 +88,51 @@ def test_it_tears_down_cohorts_after_the_grace_period(
 def test_it_sweeps_orphans_and_removes_them_only_when_told(
     cluster: Cluster, standin: KubeStandIn
 ) -> None:
-    standin.put({
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": "lab-old-9", "labels": {manifests.MANAGED_BY: "lotse"}},
-    })  # fmt: skip
+    put_namespace(standin, "lab-old-9", lotse_labels(cluster, 9))
 
     assert tasks.sweep_orphans() == {cluster.name: ["lab-old-9"]}
     assert standin.get("v1", "Namespace", "lab-old-9") is not None
 
     assert tasks.sweep_orphans(remove=True) == {cluster.name: ["lab-old-9"]}
-    assert standin.get("v1", "Namespace", "lab-old-9") is None
+    wait_for(lambda: standin.get("v1", "Namespace", "lab-old-9") is None, "the orphan gone")
+
+
+def test_it_keeps_removing_orphans_when_one_changed_hands(
+    cluster: Cluster, standin: KubeStandIn
+) -> None:
+    for name, enrolment_id in (("lab-old-7", 7), ("lab-old-8", 8)):
+        put_namespace(standin, name, lotse_labels(cluster, enrolment_id))
+    # What the API server answers when the namespace is no longer the uid that was listed.
+    standin.fail("DELETE", r"/namespaces/lab-old-7$", 409, message="Precondition failed")
+
+    assert tasks.sweep_orphans(remove=True) == {cluster.name: ["lab-old-7", "lab-old-8"]}
+
+    wait_for(lambda: standin.get("v1", "Namespace", "lab-old-8") is None, "lab-old-8 gone")
+    assert standin.get("v1", "Namespace", "lab-old-7")["status"]["phase"] == "Active"
+
+
+def test_it_never_sweeps_what_another_installation_or_cluster_row_made(
+    fixture_course: Course, cluster: Cluster, standin: KubeStandIn
+) -> None:
+    # A second Cluster row on the same API server, with a lab of its own.
+    second = make_cluster(standin, "same-server")
+    labs = []
+    for on, slug in ((cluster, "first"), (second, "second")):
+        (enrolment,) = enrol(cohort_on(on, fixture_course, slug, starts_in_hours=-1), f"{slug}_t")
+        labs.append(provisioning.ensure_lab(enrolment))
+        provisioning.provision(labs[-1].pk)
+    # Another installation on the same cluster, whose enrolment ids (and Cluster row ids)
+    # restart at 1 just like this one's; and a namespace that only says managed-by=lotse.
+    theirs = lotse_labels(cluster, labs[0].enrolment_id, installation="feedfacecafe")
+    put_namespace(standin, "lab-theirs-1", theirs)
+    put_namespace(standin, "payments-prod", {manifests.MANAGED_BY: "lotse"})
+    names = [lab.namespace for lab in labs] + ["lab-theirs-1", "payments-prod"]
+
+    assert tasks.sweep_orphans(remove=True) == {cluster.name: [], second.name: []}
+
+    for name in names:
+        assert standin.get("v1", "Namespace", name)["status"]["phase"] == "Active"
+    assert [lab.state for lab in Lab.objects.all()] == [Lab.State.READY, Lab.State.READY]
 
 
 def test_it_keeps_sweeping_when_a_cluster_is_unreachable(cluster: Cluster) -> None:
@@ -137,9 +179,17 @@ def test_it_tears_down_the_lab_of_a_removed_trainee(
     lab = provisioning.ensure_lab(enrolment)
     provisioning.provision(lab.pk)
 
+    standin.reset_requests()
+
     with django_capture_on_commit_callbacks(execute=True):
         remove(enrolment)
 
     lab.refresh_from_db()
     assert lab.state == Lab.State.DELETED
     assert standin.get("v1", "Namespace", lab.namespace) is None
+    # The anchor of downloaded tokens goes first, before the namespace starts terminating.
+    deletes = [path for method, path, _ in standin.requests if method == "DELETE"]
+    assert deletes[:2] == [
+        f"/api/v1/namespaces/{lab.namespace}/secrets/{manifests.KUBECONFIG_ANCHOR}",
+        f"/api/v1/namespaces/{lab.namespace}",
+    ]

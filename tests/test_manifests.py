@@ -14,6 +14,8 @@ SPEC = manifests.LabSpec(
     namespace="lab-spring-class-tina-7",
     cohort="spring-class",
     enrolment_id=7,
+    installation="0123456789ab",
+    cluster_id=3,
     profile=PROFILES["medium"],
     pod_security="restricted",
     toolbox_image="bitnami/kubectl:1.34",
@@ -31,7 +33,7 @@ def test_it_builds_a_complete_lab_in_creation_order() -> None:
     kinds = [obj["kind"] for obj in manifests.lab_objects(SPEC)]
 
     assert kinds == [
-        "Namespace", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+        "Namespace", "ServiceAccount", "Secret", "Role", "RoleBinding", "ClusterRole",
         "ClusterRoleBinding", "ResourceQuota", "LimitRange", "NetworkPolicy", "Pod",
     ]  # fmt: skip
 
@@ -42,6 +44,8 @@ def test_it_labels_every_object_so_lotse_can_find_its_own() -> None:
         assert labels[manifests.MANAGED_BY] == "lotse"
         assert labels[manifests.COHORT_LABEL] == "spring-class"
         assert labels[manifests.ENROLMENT_LABEL] == "7"
+        assert labels[manifests.INSTALLATION_LABEL] == "0123456789ab"
+        assert labels[manifests.CLUSTER_LABEL] == "3"
 
 
 @pytest.mark.parametrize(

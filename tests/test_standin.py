@@ -24,7 +24,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.stream import stream
 
 from simcluster import ExecSession, KubeStandIn
-from tests.factories import wait_for
+from tests.factories import token_claims, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 MERGE = "application/merge-patch+json"
@@ -507,6 +507,27 @@ def test_it_cascades_namespace_deletion(
     ]
 
 
+def test_it_deletes_a_namespace_only_under_its_preconditions(
+    server: KubeStandIn, core: client.CoreV1Api, ns: str
+) -> None:
+    uid = core.read_namespace(ns).metadata.uid
+
+    def delete(uid: str) -> None:
+        preconditions = client.V1Preconditions(uid=uid)
+        core.delete_namespace(ns, body=client.V1DeleteOptions(preconditions=preconditions))
+
+    with pytest.raises(ApiException) as stale:
+        delete(f"not-{uid}")
+    assert stale.value.status == 409
+    assert json.loads(stale.value.body)["message"] == (
+        f'Operation cannot be fulfilled on namespaces "{ns}": Precondition failed: UID in '
+        f"precondition: not-{uid}, UID in object meta: {uid}"
+    )
+    assert core.read_namespace(ns).status.phase == "Active"
+    delete(uid)
+    wait_for(lambda: server.get("v1", "Namespace", ns) is None, "the namespace gone")
+
+
 # -- subresources ---------------------------------------------------------------------------
 
 
@@ -524,6 +545,36 @@ def test_it_issues_service_account_tokens(
     with pytest.raises(ApiException) as missing:
         core.create_namespaced_service_account_token("nobody", ns, request)
     assert missing.value.status == 404
+
+
+def test_it_binds_tokens_to_an_object_and_names_it_in_the_claims(
+    core: client.CoreV1Api, ns: str
+) -> None:
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "trainee"}})
+    uid = core.create_namespaced_secret(ns, {"metadata": {"name": "anchor"}}).metadata.uid
+    ref = {"apiVersion": "v1", "kind": "Secret", "name": "anchor", "uid": uid}
+
+    def request(ref: dict) -> Any:
+        body = {"spec": {"expirationSeconds": 3600, "boundObjectRef": ref}}
+        return core.create_namespaced_service_account_token("trainee", ns, body)
+
+    issued = request(ref)
+    claims = token_claims(issued.status.token)
+    assert claims["kubernetes.io"]["secret"] == {"name": "anchor", "uid": uid}
+    assert claims["kubernetes.io"]["serviceaccount"]["name"] == "trainee"
+    assert claims["exp"] - claims["iat"] == 3600
+    assert issued.spec.bound_object_ref.uid == uid
+    refusals = [
+        ({**ref, "uid": "stale"}, 409, "the UID in the bound object reference (stale) does not"),
+        ({**ref, "name": "missing"}, 404, 'secrets "missing" not found'),
+        ({"apiVersion": "v1", "kind": "ConfigMap", "name": "anchor"}, 400,
+         "cannot bind token to object of type /v1, Kind=ConfigMap"),
+    ]  # fmt: skip
+    for bad, status, message in refusals:
+        with pytest.raises(ApiException) as refused:
+            request(bad)
+        assert refused.value.status == status
+        assert message in json.loads(refused.value.body)["message"]
 
 
 def test_it_serves_pod_status_logs_and_access_reviews(
