@@ -285,11 +285,16 @@ def _manifests(markdown: str) -> list[dict]:
     return found
 
 
-def _toolbox(profile_name: str) -> list[Container]:
-    spec = manifests.LabSpec(
+def _spec(profile_name: str) -> manifests.LabSpec:
+    return manifests.LabSpec(
         namespace="lab-x-1", cohort="x", enrolment_id=1, profile=PROFILES[profile_name],
-        pod_security="baseline", toolbox_image="toolbox",
+        pod_security="baseline", toolbox_image="toolbox", installation="0123456789ab",
+        cluster_id=1,
     )  # fmt: skip
+
+
+def _toolbox(profile_name: str) -> list[Container]:
+    spec = _spec(profile_name)
     return _containers(manifests.toolbox_pod(spec)["spec"], _defaults(profile_name))
 
 
@@ -302,11 +307,7 @@ def _defaults(profile_name: str) -> Container:
 
 
 def _quota(profile_name: str) -> dict[str, Decimal]:
-    spec = manifests.LabSpec(
-        namespace="lab-x-1", cohort="x", enrolment_id=1, profile=PROFILES[profile_name],
-        pod_security="baseline", toolbox_image="toolbox",
-    )  # fmt: skip
-    hard = manifests.resource_quota(spec)["spec"]["hard"]
+    hard = manifests.resource_quota(_spec(profile_name))["spec"]["hard"]
     return {key: parse_quantity(value) for key, value in hard.items()}
 
 
@@ -319,6 +320,12 @@ def replay_day(course: CourseSource, day_id: str, profile_name: str) -> list[str
     """Replay a day's solutions in a lab of ``profile_name``; every step that would exceed
     the quota, as a message naming the exercise, the task and the quota key."""
     lab, toolbox, quota = Lab(_defaults(profile_name)), _toolbox(profile_name), _quota(profile_name)
+    # Lotse's own objects in the namespace count too (the toolbox is counted apart), and so
+    # does the kube-root-ca.crt ConfigMap that the cluster puts into every namespace.
+    for obj in manifests.lab_objects(_spec(profile_name)):
+        if obj["kind"] != "Pod" and obj["metadata"].get("namespace"):
+            lab.others[(obj["kind"], obj["metadata"]["name"])] = 1
+    lab.others[("ConfigMap", "kube-root-ca.crt")] = 1
     problems: list[str] = []
     reported: set[tuple[str, str]] = set()
 
