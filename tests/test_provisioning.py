@@ -55,7 +55,7 @@ def test_it_provisions_a_complete_ready_lab(standin: KubeStandIn, lab: Lab) -> N
 
     lab.refresh_from_db()
     assert lab.state == Lab.State.READY
-    assert lab.steps_done == lab.steps_total == 11
+    assert lab.steps_done == lab.steps_total == 12  # the admission policy, 10 objects, ready
     assert lab.step == provisioning.READY_STEP
     assert lab.ready_at is not None
     assert len(objects_of(standin, lab)) == 10
