@@ -111,4 +111,6 @@ def test_it_finishes_a_lab_whose_worker_was_killed(cohort: Cohort, queue: str) -
             assert standin.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         assert len(standin.list("v1", "Pod", lab.namespace)) == 1
         created = [r for r in standin.requests if r[0] == "POST" and r[2] == 201]
-        assert len(created) == 10  # every object created exactly once over both workers
+        # Every object created exactly once over both workers: the admission policy and its
+        # binding, and the lab's 10 objects.
+        assert len(created) == 12
