@@ -16,7 +16,7 @@ from celpy import celtypes
 
 from courseware.models import Cohort
 from labs import admission, manifests, provisioning
-from labs.models import Cluster
+from labs.models import Cluster, installation_key
 from labs.profiles import PROFILES
 from simcluster import KubeStandIn
 from tests.factories import enrol, kube_for
@@ -616,7 +616,7 @@ def test_it_installs_the_guard_before_the_first_lab_namespace(
     cohort.save()
     (enrolment,) = enrol(cohort, "gus_guard")
     lab = provisioning.ensure_lab(enrolment)
-    key = provisioning.installation_key()
+    key = installation_key()
 
     provisioning.provision(lab.pk, kube_for(cluster))
 
@@ -640,7 +640,7 @@ def test_it_installs_the_guard_once_per_batch_and_brings_it_up_to_date(
     cohort.cluster = cluster
     cohort.save()
     labs = [provisioning.ensure_lab(e) for e in enrol(cohort, "ada_a", "bo_b", "cy_c")]
-    key = provisioning.installation_key()
+    key = installation_key()
     name = admission.policy_name(key)
     standin.put({**admission.policy(key), "spec": {"validations": []}} | {
         "metadata": {"name": name, "annotations": {admission.DIGEST_ANNOTATION: "old"}}
