@@ -16,7 +16,8 @@ from celpy import celtypes
 
 from courseware.models import Cohort
 from labs import admission, manifests, provisioning
-from labs.models import Cluster, installation_key
+from labs.kube import ClusterError
+from labs.models import Cluster, Lab, installation_key
 from labs.profiles import PROFILES
 from simcluster import KubeStandIn
 from tests.factories import enrol, kube_for
@@ -662,3 +663,24 @@ def test_it_installs_the_guard_once_per_batch_and_brings_it_up_to_date(
     installed = [standin.get(VAP, o["kind"], name) for o in admission.guard_objects(key)]
     assert admission.guard_status(installed, key) == admission.CURRENT
     assert installed[0]["spec"]["validations"] == admission.policy(key)["spec"]["validations"]
+
+
+@pytest.mark.django_db
+def test_it_creates_no_lab_where_the_guard_cannot_be_installed(
+    cohort: Cohort, cluster: Cluster, standin: KubeStandIn
+) -> None:
+    cohort.cluster = cluster
+    cohort.save()
+    (enrolment,) = enrol(cohort, "una_unguarded")
+    lab = provisioning.ensure_lab(enrolment)
+    denied = "validatingadmissionpolicies is forbidden: User cannot create"
+    standin.fail("POST", "/validatingadmissionpolicies$", 403, message=denied)
+
+    with pytest.raises(ClusterError, match=denied):
+        provisioning.provision(lab.pk, kube_for(cluster))
+
+    lab.refresh_from_db()
+    assert lab.state == Lab.State.FAILED
+    assert lab.step == provisioning.GUARD_STEP
+    assert denied in lab.last_error
+    assert standin.get("v1", "Namespace", lab.namespace) is None
