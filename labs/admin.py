@@ -15,9 +15,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from labs import tasks
+from labs import admission, tasks
 from labs.kube import ClusterError, Kube
-from labs.models import Cluster, Lab
+from labs.models import Cluster, Lab, installation_key
 
 MANAGE_LABS = "courseware.manage_labs"
 
@@ -90,7 +90,7 @@ class ClusterForm(forms.ModelForm):
         model = Cluster
         fields = [
             "name", "description", "access", "context", "public_server", "toolbox_image",
-            "ingress_namespaces",
+            "ingress_namespaces", "api_server_cidrs", "egress_allow", "trainees_see_nodes",
         ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
@@ -130,6 +130,23 @@ class ClusterForm(forms.ModelForm):
         return cluster
 
 
+def guard_report(kube: Kube) -> str:
+    """Whether this installation's admission policy is on the cluster and up to date
+    (``labs.admission.guard_status``), or why it cannot be."""
+    key = installation_key()
+    try:
+        installed = [
+            kube.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
+            for obj in admission.guard_objects(key)
+        ]
+    except ClusterError as exc:
+        # Discovery found no such API (Kubernetes before 1.30): no status, and final.
+        if exc.status is None and not exc.retryable:
+            return f"{admission.MISSING} ({exc.message}; it needs Kubernetes 1.30 or later)"
+        raise
+    return admission.guard_status(installed, key)
+
+
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin):
     form = ClusterForm
@@ -149,11 +166,18 @@ class ClusterAdmin(admin.ModelAdmin):
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
         for cluster in queryset:
             try:
-                version = Kube.for_cluster(cluster).server_version()
+                kube = Kube.for_cluster(cluster)
+                version = kube.server_version()
+                guard = guard_report(kube)
             except ClusterError as exc:
                 self.message_user(request, f"{cluster}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"{cluster}: reachable, Kubernetes {version}")
+                continue
+            level = messages.SUCCESS if guard == admission.CURRENT else messages.WARNING
+            self.message_user(
+                request,
+                f"{cluster}: reachable, Kubernetes {version}; admission policy {guard}",
+                level,
+            )
 
 
 @admin.register(Lab)

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from labs.profiles import Profile
+from labs.networks import Destination, egress_rules
+from labs.profiles import TOOLBOX_LIMIT, TOOLBOX_REQUEST, Profile
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 COHORT_LABEL = "lotse.io/cohort"
@@ -24,22 +25,31 @@ TOOLBOX = "toolbox"
 TOOLBOX_UID = 1001
 POD_SECURITY_LEVELS = ("restricted", "baseline")
 
-# What the exercises need inside the namespace, and nothing cluster-wide. Creating Roles
-# and RoleBindings is safe to grant: the API server refuses any that would give more than
-# the trainee already has (no `escalate` or `bind` verbs here).
+# What the exercises need inside the namespace, and nothing cluster-wide: the reviewed,
+# complete list (tests/test_manifests.py spells it out; docs/labs.md has it as a table).
+# Creating Roles and RoleBindings is safe to grant: the API server refuses any that would
+# give more than the trainee already has (no `escalate` or `bind` verbs here), and the
+# admission policy (labs.admission) refuses subjects outside the lab.
 ALL = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
 READ = ["get", "list", "watch"]
 ROLE_RULES: list[dict[str, Any]] = [
     {
         "apiGroups": [""],
-        "resources": [
-            "pods", "services", "endpoints", "configmaps", "secrets",
-            "persistentvolumeclaims",
-        ],
+        "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims"],
         "verbs": ALL,
     },
+    # Hand-written Endpoints would let a selector-less Service point anywhere (CVE-2021-25740).
+    {"apiGroups": [""], "resources": ["endpoints"], "verbs": READ},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    # kubectl exec; kubectl run --rm -it and attach; kubectl port-forward; kubectl debug.
     {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
+    {"apiGroups": [""], "resources": ["pods/attach"], "verbs": ["create", "get"]},
+    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create", "get"]},
+    {
+        "apiGroups": [""],
+        "resources": ["pods/ephemeralcontainers"],
+        "verbs": ["get", "patch", "update"],
+    },
     {"apiGroups": [""], "resources": ["events", "serviceaccounts"], "verbs": READ},
     {
         "apiGroups": ["apps"],
@@ -64,6 +74,10 @@ ROLE_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": READ},
 ]  # fmt: skip
+# Where cluster DNS answers: kube-dns (CoreDNS) pods in kube-system, as kubeadm, kind and
+# the managed clouds label them.
+DNS_NAMESPACE = "kube-system"
+DNS_POD_LABELS = {"k8s-app": "kube-dns"}
 
 
 @dataclass(frozen=True)
@@ -73,21 +87,26 @@ class LabSpec:
     namespace: str
     cohort: str  # the cohort's slug
     enrolment_id: int
-    installation: str
+    installation: str  # labs.models.installation_key(): which Lotse owns the lab
     cluster_id: int
     profile: Profile
     pod_security: str
     toolbox_image: str
     ingress_namespaces: tuple[str, ...] = ()
+    # Where the lab's pods may connect beyond their namespace and cluster DNS: the API
+    # server (for kubectl in the toolbox) and the cluster's allow-list.
+    api_server: tuple[Destination, ...] = ()
+    egress_allow: tuple[Destination, ...] = ()
+    trainees_see_nodes: bool = True
 
     @property
     def labels(self) -> dict[str, str]:
         return {
             MANAGED_BY: "lotse",
-            COHORT_LABEL: self.cohort,
-            ENROLMENT_LABEL: str(self.enrolment_id),
             INSTALLATION_LABEL: self.installation,
             CLUSTER_LABEL: str(self.cluster_id),
+            COHORT_LABEL: self.cohort,
+            ENROLMENT_LABEL: str(self.enrolment_id),
         }
 
     @property
@@ -122,8 +141,10 @@ def _meta(spec: LabSpec, name: str, *, namespaced: bool = True) -> dict[str, Any
 def namespace(spec: LabSpec) -> dict[str, Any]:
     labels = dict(spec.labels)
     labels["pod-security.kubernetes.io/enforce"] = spec.pod_security
-    # Warn and audit at the strictest level, so trainees see what restricted would refuse.
-    labels["pod-security.kubernetes.io/warn"] = "restricted"
+    # Warnings at the level the cohort enforces: a beginner reads a warning on every apply
+    # as an error, and the course chose its level on purpose. The cluster's audit log still
+    # records what restricted would refuse.
+    labels["pod-security.kubernetes.io/warn"] = spec.pod_security
     labels["pod-security.kubernetes.io/audit"] = "restricted"
     return {
         "apiVersion": "v1",
@@ -167,20 +188,24 @@ def role_binding(spec: LabSpec) -> dict[str, Any]:
 
 
 def cluster_role(spec: LabSpec) -> dict[str, Any]:
-    """Reading nodes and the lab's own Namespace object: all a trainee sees of the cluster."""
+    """The lab's own Namespace object and, where the cluster allows it, reading nodes: all
+    a trainee sees of the cluster."""
+    rules: list[dict[str, Any]] = []
+    if spec.trainees_see_nodes:
+        rules.append({"apiGroups": [""], "resources": ["nodes"], "verbs": READ})
+    rules.append(
+        {
+            "apiGroups": [""],
+            "resources": ["namespaces"],
+            "resourceNames": [spec.namespace],
+            "verbs": ["get", "watch"],
+        }
+    )
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
         "metadata": _meta(spec, spec.cluster_role, namespaced=False),
-        "rules": [
-            {"apiGroups": [""], "resources": ["nodes"], "verbs": READ},
-            {
-                "apiGroups": [""],
-                "resources": ["namespaces"],
-                "resourceNames": [spec.namespace],
-                "verbs": ["get", "watch"],
-            },
-        ],
+        "rules": rules,
     }
 
 
@@ -210,12 +235,20 @@ def resource_quota(spec: LabSpec) -> dict[str, Any]:
                 "requests.memory": p.requests_memory,
                 "limits.cpu": p.limits_cpu,
                 "limits.memory": p.limits_memory,
+                "requests.ephemeral-storage": p.requests_ephemeral_storage,
+                "limits.ephemeral-storage": p.limits_ephemeral_storage,
                 "pods": str(p.pods),
                 "services": str(p.services),
                 "services.loadbalancers": "0",
                 "services.nodeports": str(p.node_ports),
                 "persistentvolumeclaims": str(p.claims),
                 "requests.storage": p.storage,
+                "count/secrets": str(p.secrets),
+                "count/configmaps": str(p.configmaps),
+                "count/deployments.apps": str(p.deployments),
+                "count/replicasets.apps": str(p.replicasets),
+                "count/jobs.batch": str(p.jobs),
+                "count/cronjobs.batch": str(p.cronjobs),
             }
         },
     }
@@ -241,8 +274,14 @@ def limit_range(spec: LabSpec) -> dict[str, Any]:
 
 
 def network_policy(spec: LabSpec) -> dict[str, Any]:
-    """Ingress only from the lab's own pods and from the named namespaces (the ingress
-    controller's); every other namespace, other labs included, is shut out."""
+    """Both directions, for every pod of the lab.
+
+    Ingress only from the lab's own pods and from the named namespaces (the ingress
+    controller's); every other namespace, other labs included, is shut out. Egress only to
+    the lab's own pods, cluster DNS, the API server and the cluster's allow-list: no cloud
+    metadata, no other namespace, nothing on the internet. Policies add up, so the admission
+    policy (labs.admission) keeps trainees from adding egress of their own or changing this
+    one."""
     sources: list[dict[str, Any]] = [{"podSelector": {}}]
     if spec.ingress_namespaces:
         sources.append(
@@ -258,11 +297,33 @@ def network_policy(spec: LabSpec) -> dict[str, Any]:
                 }
             }
         )
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": DNS_NAMESPACE}
+                },
+                "podSelector": {"matchLabels": dict(DNS_POD_LABELS)},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    egress = [
+        {"to": [{"podSelector": {}}]},
+        dns,
+        *egress_rules(spec.api_server, protocols=("TCP",)),
+        *egress_rules(spec.egress_allow),
+    ]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": _meta(spec, "lab-isolation"),
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": sources}]},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": sources}],
+            "egress": egress,
+        },
     }
 
 
@@ -297,8 +358,8 @@ def toolbox_pod(spec: LabSpec) -> dict[str, Any]:
                     "stdin": True,
                     "tty": True,
                     "resources": {
-                        "requests": {"cpu": "50m", "memory": "64Mi"},
-                        "limits": {"cpu": "500m", "memory": "256Mi"},
+                        "requests": dict(TOOLBOX_REQUEST),
+                        "limits": dict(TOOLBOX_LIMIT),
                     },
                     "securityContext": {
                         "allowPrivilegeEscalation": False,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets as random
 from functools import cache
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from labs import secrets
+from labs.networks import BadDestination, Destination, parse_destinations
 
 DEFAULT_TOOLBOX_IMAGE = "bitnami/kubectl:1.34"
 
@@ -37,6 +39,14 @@ def installation_key() -> str:
     if installation is None:
         installation = Installation.objects.create()
     return installation.key
+
+
+def validate_destinations(text: str) -> None:
+    """Every entry a CIDR block (or address), optionally with :port; all problems named."""
+    try:
+        parse_destinations(text)
+    except BadDestination as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class Cluster(models.Model):
@@ -70,6 +80,30 @@ class Cluster(models.Model):
         help_text="Comma-separated namespaces (e.g. the ingress controller's) whose pods may "
         "reach into labs; all other namespaces are shut out.",
     )
+    api_server_cidrs = models.CharField(
+        "API server CIDRs",
+        max_length=500,
+        blank=True,
+        validators=[validate_destinations],
+        help_text="Comma-separated CIDR blocks (each optionally :port) where lab pods reach the "
+        "API server, for kubectl in the toolbox; empty: the addresses and port of the "
+        "'kubernetes' EndpointSlice in the default namespace, read at each provisioning.",
+    )
+    egress_allow = models.CharField(
+        "egress allow-list",
+        max_length=1000,
+        blank=True,
+        validators=[validate_destinations],
+        help_text="Comma-separated CIDR blocks (each optionally :port, then TCP and UDP) that "
+        "lab pods may reach besides their own namespace, cluster DNS and the API server, "
+        "e.g. 169.254.20.10/32:53 for NodeLocal DNSCache. Empty: nothing else.",
+    )
+    trainees_see_nodes = models.BooleanField(
+        "trainees see nodes",
+        default=True,
+        help_text="Trainees may list and read the cluster's nodes (kubectl get nodes): names, "
+        "addresses, labels, taints, capacity, versions, conditions and images.",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -85,6 +119,15 @@ class Cluster(models.Model):
     @property
     def ingress_namespace_list(self) -> list[str]:
         return [name.strip() for name in self.ingress_namespaces.split(",") if name.strip()]
+
+    @property
+    def api_server_destinations(self) -> list[Destination]:
+        """The API server blocks an admin set (raises ``BadDestination`` if mistyped)."""
+        return parse_destinations(self.api_server_cidrs)
+
+    @property
+    def egress_allow_destinations(self) -> list[Destination]:
+        return parse_destinations(self.egress_allow)
 
 
 class Lab(models.Model):

@@ -18,31 +18,47 @@ records the uid of its namespace, and deletes name the uid of what they mean to 
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from labs import manifests, ownership
+from labs import admission, manifests, ownership
 from labs.kube import ClusterError, Kube, pod_ready
 from labs.models import Cluster, Lab, installation_key
+from labs.networks import BadDestination, Destination, host_destination
 from labs.profiles import PROFILES
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 KubeFactory = Callable[[Cluster], Kube]
 READY_STEP = "toolbox pod ready"
+GUARD_STEP = "admission policy"
+API_SERVER_STEP = "API server addresses"
+# The Service every cluster has for its API server, and the label of its EndpointSlices.
+API_SERVICE = ("default", "kubernetes")
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
 class LabUnavailable(Exception):
     """A lab that cannot be provisioned at all: no cluster for its cohort, say."""
 
 
-def lab_spec(lab: Lab) -> manifests.LabSpec:
+def lab_spec(lab: Lab, api_server: tuple[Destination, ...] = ()) -> manifests.LabSpec:
+    """What decides the lab's objects. ``api_server`` comes from the cluster
+    (``api_server_of``); without it the lab's pods could not reach the API server."""
     cohort = lab.enrolment.cohort
+    cluster = lab.cluster
+    try:
+        egress_allow = tuple(cluster.egress_allow_destinations)
+    except BadDestination as exc:
+        raise ClusterError(f"cluster {cluster.name!r}: egress allow-list: {exc}") from None
     return manifests.LabSpec(
         namespace=lab.namespace,
         cohort=cohort.slug,
@@ -51,9 +67,84 @@ def lab_spec(lab: Lab) -> manifests.LabSpec:
         cluster_id=lab.cluster_id,
         profile=PROFILES[cohort.lab_profile],
         pod_security=cohort.pod_security_level,
-        toolbox_image=lab.cluster.toolbox_image,
-        ingress_namespaces=tuple(lab.cluster.ingress_namespace_list),
+        toolbox_image=cluster.toolbox_image,
+        ingress_namespaces=tuple(cluster.ingress_namespace_list),
+        api_server=api_server,
+        egress_allow=egress_allow,
+        trainees_see_nodes=cluster.trainees_see_nodes,
     )
+
+
+# What one client learns once about its cluster and shares across the labs of a batch
+# (labs provisioned in parallel threads ask at the same time; the first one asks the API).
+_learned: weakref.WeakKeyDictionary[Kube, dict[str, Any]] = weakref.WeakKeyDictionary()
+_learning = threading.Lock()
+
+
+def _once(kube: Kube, key: str, learn: Callable[[], T]) -> T:
+    with _learning:
+        known = _learned.setdefault(kube, {})
+        if key not in known:
+            known[key] = learn()  # not stored when it raises: the next lab asks again
+        return known[key]
+
+
+def api_server_of(cluster: Cluster, kube: Kube) -> tuple[Destination, ...]:
+    """Where pods reach the API server: the cluster's ``api_server_cidrs`` when set, else
+    every address (as a /32 or /128) and the port of the ``kubernetes`` Service's
+    EndpointSlices in ``default`` (its Endpoints where a cluster has no slices). Traffic to
+    the Service's virtual IP is rewritten to these before network policies see it."""
+    if cluster.api_server_cidrs.strip():
+        try:
+            return tuple(cluster.api_server_destinations)
+        except BadDestination as exc:
+            raise ClusterError(f"cluster {cluster.name!r}: API server CIDRs: {exc}") from None
+    namespace, service = API_SERVICE
+    found: set[Destination] = set()
+    slices = kube.list(
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        namespace,
+        label_selector=f"{SERVICE_NAME_LABEL}={service}",
+    )
+    for endpoint_slice in slices:
+        if endpoint_slice.get("addressType") not in ("IPv4", "IPv6"):
+            continue
+        port = _https_port(endpoint_slice.get("ports"))
+        for endpoint in endpoint_slice.get("endpoints") or []:
+            found.update(host_destination(a, port) for a in endpoint.get("addresses") or [])
+    if not found:
+        endpoints = kube.get("v1", "Endpoints", service, namespace) or {}
+        for subset in endpoints.get("subsets") or []:
+            port = _https_port(subset.get("ports"))
+            found.update(host_destination(a["ip"], port) for a in subset.get("addresses") or [])
+    if not found:
+        raise ClusterError(
+            f"cluster {cluster.name!r}: cannot tell where the API server is: the "
+            f"{service!r} EndpointSlices and Endpoints in namespace {namespace!r} list no "
+            "address; set the cluster's API server CIDRs in the admin"
+        )
+    return tuple(sorted(found, key=lambda d: (d.network.version, d.network, d.port or 0)))
+
+
+def _https_port(ports: list[dict[str, Any]] | None) -> int | None:
+    numbered = [p for p in ports or [] if p.get("port")]
+    for port in numbered:
+        if port.get("name") == "https":
+            return int(port["port"])
+    return int(numbered[0]["port"]) if numbered else None
+
+
+def ensure_guard(kube: Kube) -> None:
+    """Install (create or bring up to date) this installation's admission policy and its
+    binding on the cluster; once per client, as they are cluster-wide."""
+
+    def install() -> bool:
+        for obj in admission.guard_objects(installation_key()):
+            kube.apply(obj)
+        return True
+
+    _once(kube, "guard", install)
 
 
 def ensure_lab(enrolment: Any) -> Lab:
@@ -97,22 +188,35 @@ def _apply(kube: Kube, obj: dict[str, Any], spec: manifests.LabSpec) -> dict[str
 
 
 def provision(lab_id: int, kube: Kube | None = None) -> Lab:
-    """Bring the lab to ready. Raises ``ClusterError`` (after recording it) on failure."""
+    """Bring the lab to ready. Raises ``ClusterError`` (after recording it) on failure.
+
+    The admission policy comes first, so no lab namespace exists unguarded."""
     lab = _load(lab_id)
     kube = kube or Kube.for_cluster(lab.cluster)
-    spec = lab_spec(lab)
-    objects = manifests.lab_objects(spec)
     _record(
         lab,
         state=Lab.State.PROVISIONING,
         attempts=lab.attempts + 1,
-        steps_total=len(objects) + 1,
+        steps_total=0,
         steps_done=0,
         last_error="",
         ready_at=None,
     )
     try:
-        for done, obj in enumerate(objects, start=1):
+        _record(lab, step=GUARD_STEP)
+        ensure_guard(kube)
+        _record(lab, step=API_SERVER_STEP)
+        cluster = lab.cluster
+        api_server = _once(
+            kube,
+            f"api-server {cluster.pk} {cluster.api_server_cidrs}",
+            lambda: api_server_of(cluster, kube),
+        )
+        spec = lab_spec(lab, api_server)
+        objects = manifests.lab_objects(spec)
+        # The guard, each object, and the toolbox's readiness.
+        _record(lab, steps_total=len(objects) + 2, steps_done=1)
+        for done, obj in enumerate(objects, start=2):
             step = f"{obj['kind']} {obj['metadata']['name']}"
             _record(lab, step=step)
             applied = _apply(kube, obj, spec)

@@ -16,13 +16,17 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from simcluster.resources import known, namespaced_resources
+from simcluster.resources import Resource, known, namespaced_resources
 from simcluster.store import Event, Store, timestamp
 
 __all__ = ["NODE_NAME", "Controllers"]
 
 NODE_NAME = "standin-node"
 _NODE_IP = "172.18.0.2"
+# The API server as a kubeadm cluster publishes it: the `kubernetes` Service in `default`,
+# its virtual IP, and the node address and port behind it.
+_API_SERVICE_IP = "10.96.0.1"
+_API_PORT = 6443
 _VERSION = "v1.34.1"
 _CA = "-----BEGIN CERTIFICATE-----\nU0lNVUxBVEVEIENMVVNURVI=\n-----END CERTIFICATE-----\n"
 
@@ -31,6 +35,9 @@ PODS = known("", "v1", "pods")
 NODES = known("", "v1", "nodes")
 CONFIGMAPS = known("", "v1", "configmaps")
 SERVICE_ACCOUNTS = known("", "v1", "serviceaccounts")
+SERVICES = known("", "v1", "services")
+ENDPOINTS = known("", "v1", "endpoints")
+ENDPOINT_SLICES = known("discovery.k8s.io", "v1", "endpointslices")
 
 Later = Callable[..., None]
 
@@ -63,6 +70,40 @@ def _node() -> dict:
     }
 
 
+def _api_server_objects() -> list[tuple[Resource, dict]]:
+    labels = {"component": "apiserver", "provider": "kubernetes"}
+    service = {
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": _API_SERVICE_IP,
+            "clusterIPs": [_API_SERVICE_IP],
+            "ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": _API_PORT}],
+            "sessionAffinity": "None",
+        },
+    }
+    endpoints = {
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+        "subsets": [
+            {
+                "addresses": [{"ip": _NODE_IP}],
+                "ports": [{"name": "https", "port": _API_PORT, "protocol": "TCP"}],
+            }
+        ],
+    }
+    endpoint_slice = {
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "kubernetes"},
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [_NODE_IP], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": _API_PORT, "protocol": "TCP"}],
+    }
+    return [(SERVICES, service), (ENDPOINTS, endpoints), (ENDPOINT_SLICES, endpoint_slice)]
+
+
 class Controllers:
     """Reacts to store events; ``later(delay, fn, *args)`` runs fn on the server's loop."""
 
@@ -78,6 +119,8 @@ class Controllers:
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.store.create(NAMESPACES, {"metadata": {"name": name}})
         self.store.create(NODES, _node(), keep_status=True)
+        for resource, obj in _api_server_objects():
+            self.store.create(resource, obj)
 
     def on_event(self, event: Event) -> None:
         if event.type != "ADDED":

@@ -139,6 +139,13 @@ RESOURCES: tuple[Resource, ...] = (
              short_names=("sc",)),
     Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
              namespaced=False, verbs=("create",), stored=False),
+    # Stored only: nothing here evaluates the policies yet.
+    Resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
+             "ValidatingAdmissionPolicy", namespaced=False, status=True,
+             categories=("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
+             "ValidatingAdmissionPolicyBinding", namespaced=False,
+             categories=("api-extensions",)),
 )
 # fmt: on
 

@@ -14,10 +14,10 @@ from pytest_django.fixtures import Settings
 
 from courseware import cohort_labs
 from courseware.models import Cohort
-from labs import provisioning, secrets
-from labs.models import Cluster, Lab
+from labs import admission, provisioning, secrets
+from labs.models import Cluster, Lab, installation_key
 from simcluster import KubeStandIn
-from tests.factories import People, client_for, enrol, make_cluster, make_user
+from tests.factories import People, client_for, enrol, kube_for, make_cluster, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +101,115 @@ def test_it_tests_the_connection(people: People, standin: KubeStandIn) -> None:
     # The admin shows messages with a capital first letter.
     assert "Good: reachable, Kubernetes v1." in text
     assert "Bad: cluster &#x27;bad&#x27; has no kubeconfig" in text
+
+
+def connection_report(user: Any, cluster: Cluster) -> str:
+    response = client_for(user).post(
+        "/admin/labs/cluster/",
+        {"action": "test_connection", "_selected_action": [cluster.pk]},
+        follow=True,
+    )
+    return response.text
+
+
+def test_it_reports_whether_the_admission_policy_is_installed_and_current(
+    people: People, standin: KubeStandIn
+) -> None:
+    cluster = make_cluster(standin, "training")
+    missing = connection_report(people.admin, cluster)
+
+    provisioning.ensure_guard(kube_for(cluster))
+    current = connection_report(people.admin, cluster)
+
+    name = admission.policy_name(installation_key())
+    stale = standin.get("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", name)
+    stale["metadata"]["annotations"][admission.DIGEST_ANNOTATION] = "from-an-older-lotse"
+    standin.put(stale)
+    outdated = connection_report(people.admin, cluster)
+
+    version = "Kubernetes v1.34.1"
+    assert f"Training: reachable, {version}; admission policy not installed" in missing
+    assert f"Training: reachable, {version}; admission policy installed and current" in current
+    assert f"Training: reachable, {version}; admission policy outdated" in outdated
+    # Anything short of current is a warning, not a success.
+    assert 'class="warning"' in missing
+    assert 'class="warning"' in outdated
+    assert 'class="success"' in current
+
+
+def test_it_reports_a_cluster_too_old_for_the_admission_policy(
+    people: People, standin: KubeStandIn
+) -> None:
+    cluster = make_cluster(standin, "old")
+    # Before 1.30 the API group's v1 lists no ValidatingAdmissionPolicy.
+    standin.fail("GET", r"^/apis/admissionregistration.k8s.io/v1$", 404, times=10)
+
+    report = connection_report(people.admin, cluster)
+
+    assert (
+        "Old: reachable, Kubernetes v1.34.1; admission policy not installed (the cluster does "
+        "not serve ValidatingAdmissionPolicy in admissionregistration.k8s.io/v1; it needs "
+        "Kubernetes 1.30 or later)"
+    ) in report
+
+
+def cluster_form(**fields: str) -> dict[str, str]:
+    return {
+        "name": "training", "access": "in-cluster", "toolbox_image": "bitnami/kubectl:1.34",
+        "ingress_namespaces": "ingress-nginx", **fields,
+    }  # fmt: skip
+
+
+def test_it_takes_the_egress_settings_from_the_admin_form(people: People) -> None:
+    response = client_for(people.admin).post(
+        "/admin/labs/cluster/add/",
+        cluster_form(
+            api_server_cidrs="172.18.0.2/32:6443", egress_allow="169.254.20.10/32:53, 10.0.0.0/8"
+        ),
+    )
+
+    assert response.status_code == 302
+    cluster = Cluster.objects.get(name="training")
+    assert cluster.api_server_cidrs == "172.18.0.2/32:6443"
+    assert [str(d) for d in cluster.egress_allow_destinations] == [
+        "169.254.20.10/32:53",
+        "10.0.0.0/8",
+    ]
+    assert cluster.trainees_see_nodes is False  # the checkbox was not ticked
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        (
+            "api_server_cidrs",
+            "172.18.0.2/24",
+            "&#x27;172.18.0.2/24&#x27;: 172.18.0.2/24 has host bits set; the block is written "
+            "172.18.0.0/24",
+        ),
+        (
+            "egress_allow",
+            "10.0.0.0/8, 169.254.169.254",
+            "&#x27;169.254.169.254&#x27; is the cloud metadata service, which labs must never "
+            "reach",
+        ),
+        (
+            "egress_allow",
+            "internet:443",
+            "&#x27;internet:443&#x27; is not an IP address or CIDR block",
+        ),
+    ],
+)
+def test_it_explains_an_egress_setting_it_cannot_take(
+    people: People, field: str, value: str, error: str
+) -> None:
+    response = client_for(people.admin).post(
+        "/admin/labs/cluster/add/", cluster_form(**{field: value})
+    )
+
+    assert response.status_code == 200
+    assert error in response.text
+    assert not Cluster.objects.filter(name="training").exists()
 
 
 def test_it_names_a_key_that_does_not_open_the_kubeconfig(

@@ -111,5 +111,6 @@ def test_it_finishes_a_lab_whose_worker_was_killed(cohort: Cohort, queue: str) -
             assert standin.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         assert len(standin.list("v1", "Pod", lab.namespace)) == 1
         created = [r for r in standin.requests if r[0] == "POST" and r[2] == 201]
-        # Every object created exactly once over both workers.
-        assert len(created) == len(manifests.lab_objects(provisioning.lab_spec(lab)))
+        # Every object created exactly once over both workers: the admission policy and its
+        # binding, and the lab's own objects.
+        assert len(created) == 2 + len(manifests.lab_objects(provisioning.lab_spec(lab)))

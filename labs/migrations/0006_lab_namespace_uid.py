@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labs", "0004_installation"),
+        ("labs", "0005_cluster_egress_and_nodes"),
     ]
 
     operations = [
