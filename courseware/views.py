@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from courseware.access import (
     can_manage_cohort,
@@ -138,6 +139,9 @@ def _module(course: Course, slug: str) -> Module:
     )
 
 
+# reveal.js's speaker view frames the deck twice (current and upcoming slide) from a popup
+# of the same origin; every other page stays unframeable (X_FRAME_OPTIONS = "DENY").
+@xframe_options_sameorigin
 @course_view
 def slides(request: HttpRequest, course: Course, module: str) -> HttpResponse:
     obj = _module(course, module)

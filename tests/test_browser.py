@@ -80,3 +80,23 @@ def test_it_shows_the_agenda_without_errors(
     for day in ("Day I", "Day II", "Day III", "(Backup)"):
         expect(admin_page.get_by_role("heading", name=day, exact=True)).to_be_visible()
     admin_page.screenshot(path=str(ARTIFACTS / "agenda.png"), full_page=True)
+
+
+def test_it_shows_the_current_slide_the_next_and_the_notes_in_the_speaker_view(
+    admin_page: Page, live_server: LiveServer, fixture_course: Course
+) -> None:
+    admin_page.goto(f"{live_server.url}/courses/fixture-course/modules/pods/slides/")
+    admin_page.wait_for_function("window.Reveal && Reveal.isReady()")
+
+    with admin_page.expect_popup() as popup:
+        admin_page.keyboard.press("s")
+    speaker = popup.value
+
+    current = speaker.frame_locator("#current-slide iframe")
+    upcoming = speaker.frame_locator("#upcoming-slide iframe")
+    expect(current.locator("section.present h1")).to_have_text("Pods")
+    expect(upcoming.locator("section.present h2")).to_have_text("A pod manifest")
+    expect(speaker.locator(".speaker-controls-notes .value")).to_contain_text("Ask the room what")
+    expect(upcoming.locator(".deck-bar")).to_be_hidden()  # the slide alone, title unhidden
+    speaker.wait_for_timeout(500)  # let the frames paint for the screenshot
+    speaker.screenshot(path=str(ARTIFACTS / "speaker-view.png"))

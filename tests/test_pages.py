@@ -76,6 +76,23 @@ def test_it_presents_a_module_as_a_reveal_deck(admin: User, fixture_course: Cour
     )
 
 
+def test_it_lets_the_speaker_view_frame_the_slides_and_nothing_else(
+    admin: User, fixture_course: Course
+) -> None:
+    client = client_for(admin)
+
+    # reveal.js's speaker view is a same-origin popup that frames the deck twice.
+    slides = client.get("/courses/fixture-course/modules/pods/slides/?receiver")
+    assert slides["X-Frame-Options"] == "SAMEORIGIN"
+    for url in (
+        "/",
+        "/courses/fixture-course/",
+        "/courses/fixture-course/exercises/first-pod/",
+        "/accounts/login/",
+    ):
+        assert client.get(url)["X-Frame-Options"] == "DENY", url
+
+
 def test_it_shows_an_exercise_with_collapsed_hints_and_solutions(
     admin: User, fixture_course: Course
 ) -> None:
