@@ -61,26 +61,46 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
     days = list(
         Day.objects.filter(course=cohort.course, retired=False).prefetch_related(
             Prefetch(
+                "agenda_items",
+                queryset=AgendaItem.objects.select_related("module__course").order_by("position"),
+            ),
+            Prefetch(
                 "modules",
                 queryset=Module.objects.filter(retired=False)
                 .select_related("course")
                 .prefetch_related(
                     Prefetch("exercises", queryset=exercises.select_related("course"))
                 ),
-            )
+            ),
         )
     )
+    today = cohort.today(days)
     context = {
         "cohort": cohort,
         "course": cohort.course,
         "days": days,
-        "today": cohort.today(days),
+        "today": today,
+        **_today(today),
         "can_manage": can_manage_cohort(request.user, cohort),
         "lab": Lab.objects.filter(
             enrolment__cohort=cohort, enrolment__trainee=request.user
         ).first(),
     }
     return render(request, "courseware/cohort.html", context)
+
+
+def _today(day: Day | None) -> dict[str, list]:
+    """What the cohort page lists under today's agenda (from the prefetched rows): the day's
+    exercises, and its modules that no agenda item links to, so that every deck of the day
+    is reachable."""
+    if day is None:
+        return {"today_exercises": [], "today_other_modules": []}
+    modules = list(day.modules.all())
+    linked = {item.module_id for item in day.agenda_items.all()}
+    return {
+        "today_exercises": [exercise for module in modules for exercise in module.exercises.all()],
+        "today_other_modules": [module for module in modules if module.pk not in linked],
+    }
 
 
 @cohort_view
