@@ -17,6 +17,7 @@ from courseware.access import (
     course_view,
     courses_for,
     is_admin,
+    own_cohort,
 )
 from courseware.models import AgendaItem, Cohort, Course, Day, Enrolment, Exercise, Module, Task
 from labs import provisioning
@@ -170,6 +171,7 @@ def slides(request: HttpRequest, course: Course, module: str) -> HttpResponse:
         "module": obj,
         "slides": obj.slides.all(),
         "exercises": obj.exercises.filter(retired=False).select_related("course"),
+        "own_cohort": own_cohort(request.user, course),
         "next_module": Module.objects.filter(course=course, retired=False)
         .filter(day__position__gte=obj.day.position)
         .exclude(day=obj.day, position__lte=obj.position)
@@ -193,6 +195,35 @@ def exercise(request: HttpRequest, course: Course, exercise: str) -> HttpRespons
     tasks = list(Task.objects.filter(exercise=obj, retired=False).order_by("position"))
     for task in tasks:
         task.check_sentences = [Check.from_json(data).sentence() for data in task.checks]
-    return render(
-        request, "courseware/exercise.html", {"course": course, "exercise": obj, "tasks": tasks}
+    previous, following = _neighbours(obj)
+    context = {
+        "course": course,
+        "exercise": obj,
+        "tasks": tasks,
+        "previous": previous,
+        "next": following,
+        "own_cohort": own_cohort(request.user, course),
+    }
+    return render(request, "courseware/exercise.html", context)
+
+
+def _neighbours(exercise: Exercise) -> tuple[dict | None, dict | None]:
+    """The exercises before and after ``exercise`` in course order (day, module, position),
+    as slug and title; retired ones, and those of retired modules or days, are skipped."""
+    order = list(
+        Exercise.objects.filter(
+            course_id=exercise.course_id,
+            retired=False,
+            module__retired=False,
+            module__day__retired=False,
+        )
+        .order_by("module__day__position", "module__position", "position", "pk")
+        .values("slug", "title")
+    )
+    index = next((i for i, row in enumerate(order) if row["slug"] == exercise.slug), None)
+    if index is None:  # on a retired day: outside the course order
+        return None, None
+    return (
+        order[index - 1] if index > 0 else None,
+        order[index + 1] if index + 1 < len(order) else None,
     )
