@@ -23,6 +23,13 @@ def test_it_sends_anonymous_visitors_to_the_login(client: Client, fixture_course
         assert response["Location"] == f"/accounts/login/?next={url}"
 
 
+def test_it_tells_that_a_username_or_an_email_address_logs_in(client: Client) -> None:
+    response = client.get("/accounts/login/")
+
+    assert "Log in with your username or e-mail address." in response.text
+    assert "Trainees log in with their e-mail address" not in response.text
+
+
 def test_it_lists_every_course_for_an_admin(
     admin: User, fixture_course: Course, real_course: Course
 ) -> None:
