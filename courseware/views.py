@@ -6,8 +6,9 @@ from __future__ import annotations
 import yaml
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from courseware.access import (
@@ -24,6 +25,12 @@ from labs import provisioning
 from labs.checks import Check
 from labs.kube import ClusterError
 from labs.models import Lab
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (Django admin's): send them
+    to Lotse's. Resolved per request, so that production gets the hashed static name."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @login_required

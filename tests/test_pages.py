@@ -30,6 +30,17 @@ def test_it_tells_that_a_username_or_an_email_address_logs_in(client: Client) ->
     assert "Trainees log in with their e-mail address" not in response.text
 
 
+def test_it_sends_browsers_asking_for_favicon_ico_to_the_icon(client: Client) -> None:
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/static/favicon.svg"
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert icon["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in b"".join(icon.streaming_content if icon.streaming else [icon.content])
+
+
 def test_it_lists_every_course_for_an_admin(
     admin: User, fixture_course: Course, real_course: Course
 ) -> None:
