@@ -26,9 +26,10 @@ from typing import Concatenate, ParamSpec
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from courseware.models import Cohort, Course, Enrolment
 
@@ -81,6 +82,33 @@ def can_manage_cohort(user: User, cohort: Cohort) -> bool:
 
 
 _ADMITTED = [Enrolment.State.INVITED, Enrolment.State.ACTIVE]
+
+
+def own_cohort(user: User, course: Course) -> Cohort | None:
+    """The cohort of ``course`` that ``user`` takes part in, where course pages lead back to:
+    one they are enrolled in (not removed) or teach. Among several, a running one (the
+    latest to start), then the next to start, then the last to have started. None for
+    someone in no cohort of the course, such as an admin. One query."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    now = timezone.now()
+    enrolled = Enrolment.objects.filter(trainee=user, state__in=_ADMITTED).values("cohort_id")
+    taught = Cohort.instructors.through.objects.filter(user=user).values("cohort_id")
+    return (
+        Cohort.objects.filter(course=course)
+        .filter(Q(pk__in=enrolled) | Q(pk__in=taught))
+        .annotate(
+            rank=Case(
+                When(starts_at__lte=now, ends_at__gt=now, then=0),
+                When(starts_at__gt=now, then=1),
+                default=2,
+                output_field=IntegerField(),
+            ),
+            upcoming_start=Case(When(starts_at__gt=now, then=F("starts_at"))),
+        )
+        .order_by("rank", F("upcoming_start").asc(nulls_last=True), "-starts_at", "pk")
+        .first()
+    )
 
 
 def course_view(

@@ -108,18 +108,22 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-# What the admin is asked to confirm before a lab operation on whole cohorts or trainees.
-LAB_OPERATIONS: dict[Operation, tuple[str, str]] = {
+# What the admin is asked to confirm before a lab operation on whole cohorts or trainees:
+# the verb, its -ing form for the report, and the consequence.
+LAB_OPERATIONS: dict[Operation, tuple[str, str, str]] = {
     Operation.PROVISION: (
         "Provision",
+        "provisioning",
         "Every trainee gets a lab, or the existing one is completed.",
     ),
     Operation.TEARDOWN: (
         "Tear down",
+        "tearing down",
         "The labs are deleted, with all the trainees' work in them.",
     ),
     Operation.RESET: (
         "Reset",
+        "resetting",
         "The labs are deleted and created anew; the trainees' work in them is lost.",
     ),
 }
@@ -134,7 +138,7 @@ def cohort_labs_action(
 ) -> HttpResponse | None:
     """Run a lab operation on whole cohorts (``None``) or some of their enrolments, after
     confirmation; each cohort's history records it."""
-    verb, consequence = LAB_OPERATIONS[operation]
+    verb, gerund, consequence = LAB_OPERATIONS[operation]
     missing = [cohort.name for cohort in targets if cohort.cluster_id is None]
     if missing and operation != Operation.TEARDOWN:
         model_admin.message_user(
@@ -147,12 +151,23 @@ def cohort_labs_action(
         return f"{cohort.name}: {who} on {cohort.cluster or 'no cluster'}"
 
     def perform() -> str:
+        total = 0
         for cohort, enrolments in targets.items():
+            count = queue_lab_operation(operation, cohort, enrolments)
             model_admin.log_change(
-                request, cohort, f"{verb} labs ({describe(cohort, enrolments)}) queued."
+                request,
+                cohort,
+                f"Started {gerund} {_plural(count, 'lab')} ({describe(cohort, enrolments)}).",
             )
-            queue_lab_operation(operation, cohort, enrolments)
-        return f"{verb}: queued for {len(targets)} cohort(s)."
+            total += count
+        if not total:
+            return f"No labs to {verb.lower()}: the selection has none."
+        # Words true both when a worker runs the tasks later and when they already ran
+        # (eager tasks, in development).
+        return (
+            f"Started {gerund} {_plural(total, 'lab')} in {_plural(len(targets), 'cohort')}; "
+            "the Labs page shows their progress."
+        )
 
     return confirm_then(
         request,
@@ -162,6 +177,7 @@ def cohort_labs_action(
         consequence=consequence,
         objects=[describe(cohort, enrolments) for cohort, enrolments in targets.items()],
         perform=perform,
+        confirm_label=f"Yes, {verb.lower()} the labs",
     )
 
 
@@ -443,7 +459,10 @@ class CohortAdmin(admin.ModelAdmin):
             except CsvInvalid as exc:
                 errors = exc.errors
             else:
-                invited = " and queued their invites" if form.cleaned_data["send_invites"] else ""
+                # Invites go out after the commit, from a worker or (eager tasks) at once.
+                invited = (
+                    "; each gets an invite by e-mail" if form.cleaned_data["send_invites"] else ""
+                )
                 self.message_user(
                     request,
                     f"Imported {_plural(result.count, 'trainee')}{invited}.",
@@ -510,9 +529,14 @@ class EnrolmentAdmin(admin.ModelAdmin):
         )
         queue_invites([enrolment.pk for enrolment in pending])
         if pending:
-            LogEntry.objects.log_actions(request.user.pk, pending, CHANGE, "Queued a new invite")
+            LogEntry.objects.log_actions(request.user.pk, pending, CHANGE, "Sent the invite again")
         skipped = selected - len(pending)
-        message = f"Queued invites for {_plural(len(pending), 'trainee')}."
+        # Invites go out after the commit, from a worker or (eager tasks) at once.
+        message = (
+            f"A new invite goes out by e-mail to {_plural(len(pending), 'trainee')}."
+            if pending
+            else "No invite sent."
+        )
         if skipped:
             message += f" Skipped {skipped}: removed or already accepted."
         self.message_user(request, message, messages.SUCCESS if pending else messages.WARNING)

@@ -19,6 +19,7 @@ courseware_patterns = [
 
 urlpatterns = [
     path("", include((courseware_patterns, "courseware"))),
+    path("favicon.ico", views.favicon, name="favicon"),
     # Reset links point at SITE_URL, not at whatever Host header the request carried.
     path(
         "accounts/password_reset/",

@@ -6,8 +6,10 @@ from __future__ import annotations
 import yaml
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from courseware.access import (
     can_manage_cohort,
@@ -16,12 +18,19 @@ from courseware.access import (
     course_view,
     courses_for,
     is_admin,
+    own_cohort,
 )
 from courseware.models import AgendaItem, Cohort, Course, Day, Enrolment, Exercise, Module, Task
 from labs import provisioning
 from labs.checks import Check
 from labs.kube import ClusterError
 from labs.models import Lab
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (Django admin's): send them
+    to Lotse's. Resolved per request, so that production gets the hashed static name."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @login_required
@@ -60,26 +69,46 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
     days = list(
         Day.objects.filter(course=cohort.course, retired=False).prefetch_related(
             Prefetch(
+                "agenda_items",
+                queryset=AgendaItem.objects.select_related("module__course").order_by("position"),
+            ),
+            Prefetch(
                 "modules",
                 queryset=Module.objects.filter(retired=False)
                 .select_related("course")
                 .prefetch_related(
                     Prefetch("exercises", queryset=exercises.select_related("course"))
                 ),
-            )
+            ),
         )
     )
+    today = cohort.today(days)
     context = {
         "cohort": cohort,
         "course": cohort.course,
         "days": days,
-        "today": cohort.today(days),
+        "today": today,
+        **_today(today),
         "can_manage": can_manage_cohort(request.user, cohort),
         "lab": Lab.objects.filter(
             enrolment__cohort=cohort, enrolment__trainee=request.user
         ).first(),
     }
     return render(request, "courseware/cohort.html", context)
+
+
+def _today(day: Day | None) -> dict[str, list]:
+    """What the cohort page lists under today's agenda (from the prefetched rows): the day's
+    exercises, and its modules that no agenda item links to, so that every deck of the day
+    is reachable."""
+    if day is None:
+        return {"today_exercises": [], "today_other_modules": []}
+    modules = list(day.modules.all())
+    linked = {item.module_id for item in day.agenda_items.all()}
+    return {
+        "today_exercises": [exercise for module in modules for exercise in module.exercises.all()],
+        "today_other_modules": [module for module in modules if module.pk not in linked],
+    }
 
 
 @cohort_view
@@ -138,6 +167,9 @@ def _module(course: Course, slug: str) -> Module:
     )
 
 
+# reveal.js's speaker view frames the deck twice (current and upcoming slide) from a popup
+# of the same origin; every other page stays unframeable (X_FRAME_OPTIONS = "DENY").
+@xframe_options_sameorigin
 @course_view
 def slides(request: HttpRequest, course: Course, module: str) -> HttpResponse:
     obj = _module(course, module)
@@ -146,6 +178,7 @@ def slides(request: HttpRequest, course: Course, module: str) -> HttpResponse:
         "module": obj,
         "slides": obj.slides.all(),
         "exercises": obj.exercises.filter(retired=False).select_related("course"),
+        "own_cohort": own_cohort(request.user, course),
         "next_module": Module.objects.filter(course=course, retired=False)
         .filter(day__position__gte=obj.day.position)
         .exclude(day=obj.day, position__lte=obj.position)
@@ -169,6 +202,35 @@ def exercise(request: HttpRequest, course: Course, exercise: str) -> HttpRespons
     tasks = list(Task.objects.filter(exercise=obj, retired=False).order_by("position"))
     for task in tasks:
         task.check_sentences = [Check.from_json(data).sentence() for data in task.checks]
-    return render(
-        request, "courseware/exercise.html", {"course": course, "exercise": obj, "tasks": tasks}
+    previous, following = _neighbours(obj)
+    context = {
+        "course": course,
+        "exercise": obj,
+        "tasks": tasks,
+        "previous": previous,
+        "next": following,
+        "own_cohort": own_cohort(request.user, course),
+    }
+    return render(request, "courseware/exercise.html", context)
+
+
+def _neighbours(exercise: Exercise) -> tuple[dict | None, dict | None]:
+    """The exercises before and after ``exercise`` in course order (day, module, position),
+    as slug and title; retired ones, and those of retired modules or days, are skipped."""
+    order = list(
+        Exercise.objects.filter(
+            course_id=exercise.course_id,
+            retired=False,
+            module__retired=False,
+            module__day__retired=False,
+        )
+        .order_by("module__day__position", "module__position", "position", "pk")
+        .values("slug", "title")
+    )
+    index = next((i for i, row in enumerate(order) if row["slug"] == exercise.slug), None)
+    if index is None:  # on a retired day: outside the course order
+        return None, None
+    return (
+        order[index - 1] if index > 0 else None,
+        order[index + 1] if index + 1 < len(order) else None,
     )

@@ -43,9 +43,12 @@ def confirm_then(
     consequence: str,
     objects: list[str],
     perform: Callable[[], str],
+    confirm_label: str = "Yes, I'm sure",
 ) -> HttpResponse | None:
     """Django admin's two-step action: first a page naming what will happen, then, on
-    "Yes", the work. Returns the confirmation page, or None once done."""
+    "Yes", the work. Returns the confirmation page, or None once done. ``confirm_label``
+    is the button's text, in words ("Yes, provision the labs"); ``action``, the admin
+    action's internal name, only travels in the form."""
     if request.POST.get("confirmed") == "yes":
         messages.success(request, perform())
         return None
@@ -58,6 +61,7 @@ def confirm_then(
             "objects": objects,
             "queryset": queryset,
             "action": action,
+            "confirm_label": confirm_label,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             "opts": queryset.model._meta,
         },
@@ -180,6 +184,9 @@ class ClusterAdmin(admin.ModelAdmin):
             )
 
 
+GERUNDS = {"provision": "provisioning", "teardown": "tearing down", "reset": "resetting"}
+
+
 @admin.register(Lab)
 class LabAdmin(admin.ModelAdmin):
     list_display = ["namespace", "trainee", "cohort", "state", "progress", "step", "last_error"]
@@ -210,12 +217,16 @@ class LabAdmin(admin.ModelAdmin):
     def _labs_action(
         self, request: HttpRequest, queryset: QuerySet[Lab], action: str, verb: str, task: Any
     ) -> HttpResponse | None:
+        started = f"Started {GERUNDS[action]}"
+
         def perform() -> str:
             labs = list(queryset)
             for lab in labs:
-                self.log_change(request, lab, f"{verb.capitalize()} queued.")
+                self.log_change(request, lab, f"{started}.")
                 task.delay(lab.pk)
-            return f"{verb.capitalize()}: {len(labs)} lab(s) queued."
+            # Words true both when a worker runs the tasks later and when they already ran
+            # (eager tasks, in development).
+            return f"{started} {len(labs)} lab(s); the list shows their state."
 
         return confirm_then(
             request,
@@ -230,6 +241,7 @@ class LabAdmin(admin.ModelAdmin):
             }[action],
             objects=[lab.namespace for lab in queryset],
             perform=perform,
+            confirm_label=f"Yes, {verb} the selected labs",
         )
 
     @admin.action(description="Provision the selected labs", permissions=["manage_labs"])

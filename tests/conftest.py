@@ -185,7 +185,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser page; the test fails on any console error or warning, page error,
-    failed request or HTTP error response it saw."""
+    failed request or HTTP error response it saw, in it or in a window it opened (the
+    speaker view is a popup)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     problems: list[str] = []
@@ -193,10 +194,13 @@ def page(browser: Browser) -> Iterator[Page]:
     def bad(message: ConsoleMessage) -> bool:
         return message.type in {"error", "warning"}
 
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if bad(m) else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-    page.on(
+    # Listening on the context rather than the page covers popups and their frames too.
+    context.on(
+        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if bad(m) else None
+    )
+    context.on("weberror", lambda e: problems.append(f"page error: {e.error}"))
+    context.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    context.on(
         "response",
         lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
     )

@@ -45,6 +45,7 @@ MATRIX: dict[str, tuple[dict[str, str], tuple[object, ...], str]] = {
     ),
     # A token nobody signed: the same clear refusal for everyone.
     "courseware:invite": ({"token": "not-a-token"}, (400,) * 6, "get"),
+    "favicon": ({}, (301,) * 6, "get"),
     "login": ({}, (200,) * 6, "get"),
     "logout": ({}, (302,) * 6, "post"),
     "password_change": ({}, ("login", 200, 200, 200, 200, 200), "get"),

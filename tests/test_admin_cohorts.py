@@ -267,7 +267,7 @@ def test_it_imports_a_good_file_and_invites(
         "Imported 2 trainees from trainees.csv"
     )
     page = client.get(response["Location"])
-    assert "Imported 2 trainees and queued their invites." in page.text
+    assert "Imported 2 trainees; each gets an invite by e-mail." in page.text
 
 
 def test_it_imports_without_invites_when_unticked(
@@ -369,8 +369,9 @@ def test_it_resends_invites_to_pending_trainees_only(
             ENROLMENTS, {"action": "send_invites", "_selected_action": list(selected)}, follow=True
         )
 
-    assert "Queued invites for 1 trainee. Skipped 2: removed or already accepted." in (
-        response.text
+    assert (
+        "A new invite goes out by e-mail to 1 trainee. Skipped 2: removed or already accepted."
+        in response.text
     )
     assert [message.to for message in mailoutbox] == [["ada@example.com"]]
     assert "/invite/" in mailoutbox[0].body
@@ -378,7 +379,7 @@ def test_it_resends_invites_to_pending_trainees_only(
     assert (entry.action_flag, entry.object_repr, entry.change_message) == (
         CHANGE,
         "ada in Berlin March",
-        "Queued a new invite",
+        "Sent the invite again",
     )
 
 

@@ -257,13 +257,16 @@ def test_it_asks_before_tearing_labs_down(
     assert asked.status_code == 200
     assert "Tear down 1 lab(s)?" in asked.text
     assert lab.namespace in asked.text
+    assert '<input type="submit" value="Yes, tear down the selected labs">' in asked.text
     assert Lab.objects.get(pk=lab.pk).state == Lab.State.READY
 
     done = client.post("/admin/labs/lab/", {**form, "confirmed": "yes"}, follow=True)
 
-    assert "Tear down: 1 lab(s) queued." in done.text
+    # Tasks run eagerly here: the work is done, so the report must not say "queued".
+    assert "Started tearing down 1 lab(s); the list shows their state." in done.text
+    assert "queued" not in done.text
     entry = LogEntry.objects.get(object_id=str(lab.pk), content_type__model="lab")
-    assert (entry.user, entry.change_message) == (people.admin, "Tear down queued.")
+    assert (entry.user, entry.change_message) == (people.admin, "Started tearing down.")
     assert Lab.objects.get(pk=lab.pk).state == Lab.State.DELETED
     assert standin.get("v1", "Namespace", lab.namespace) is None
 
@@ -280,15 +283,24 @@ def test_it_provisions_a_cohort_from_the_admin(
     cohort.save()
     enrol(cohort, "max_m", "nia_n")
     client = client_for(people.admin)
-    form = {"action": "provision_labs", "_selected_action": [cohort.pk], "confirmed": "yes"}
+    form = {"action": "provision_labs", "_selected_action": [cohort.pk]}
 
+    asked = client.post("/admin/courseware/cohort/", form)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/admin/courseware/cohort/", form, follow=True)
+        response = client.post(
+            "/admin/courseware/cohort/", {**form, "confirmed": "yes"}, follow=True
+        )
 
-    assert "Provision: queued for 1 cohort(s)." in response.text
-    entry = LogEntry.objects.get(object_id=str(cohort.pk), content_type__model="cohort")
+    assert '<input type="submit" value="Yes, provision the labs">' in asked.text
+    assert 'value="Yes, provision_labs"' not in asked.text
     assert (
-        entry.change_message == "Provision labs (Spring Class: every trainee on stand-in) queued."
+        "Started provisioning 3 labs in 1 cohort; the Labs page shows their progress."
+        in response.text
+    )
+    assert "queued" not in response.text
+    entry = LogEntry.objects.get(object_id=str(cohort.pk), content_type__model="cohort")
+    assert entry.change_message == (
+        "Started provisioning 3 labs (Spring Class: every trainee on stand-in)."
     )
     assert Lab.objects.filter(enrolment__cohort=cohort, state=Lab.State.READY).count() == 3
     listing = client.get("/admin/courseware/cohort/")
@@ -375,7 +387,8 @@ def test_it_resets_the_labs_of_selected_trainees_only(
         )
 
     assert "Spring Class: 1 trainee(s) on stand-in" in asked.text
-    assert "Reset: queued for 1 cohort(s)." in done.text
+    assert '<input type="submit" value="Yes, reset the labs">' in asked.text
+    assert "Started resetting 1 lab in 1 cohort; the Labs page shows their progress." in done.text
     assert standin.get("v1", "ConfigMap", "work", chosen.lab.namespace) is None
     assert standin.get("v1", "ConfigMap", "work", other.lab.namespace) is not None
     assert Lab.objects.get(enrolment=chosen).attempts == 2
@@ -390,4 +403,21 @@ def test_it_refuses_to_provision_a_cohort_without_a_cluster(people: People, coho
     )
 
     assert "No cluster set for: Spring Class." in response.text
+    assert not Lab.objects.exists()
+
+
+def test_it_says_when_a_lab_action_finds_no_labs(
+    people: People, cohort: Cohort, standin: KubeStandIn
+) -> None:
+    cohort.cluster = make_cluster(standin)
+    cohort.save()
+    cohort.enrolments.all().delete()  # no trainees: nothing to provision
+
+    response = client_for(people.admin).post(
+        "/admin/courseware/cohort/",
+        {"action": "provision_labs", "_selected_action": [cohort.pk], "confirmed": "yes"},
+        follow=True,
+    )
+
+    assert "No labs to provision: the selection has none." in response.text
     assert not Lab.objects.exists()

@@ -3,8 +3,10 @@ production mode that refuses to start half-configured and passes `check --deploy
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +167,63 @@ def test_it_parses_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOTSE_TEST_INT", "many")
     with pytest.raises(ImproperlyConfigured, match="LOTSE_TEST_INT='many' is not an integer"):
         env_int("LOTSE_TEST_INT", 1)
+
+
+# -- the README's settings table lists every setting the code reads ------------------------
+
+
+def settings_read() -> set[str]:
+    """Every environment variable courseware/settings.py reads through the env_* helpers;
+    env_secret reads NAME_FILE too."""
+    names = set()
+    tree = ast.parse((ROOT / "courseware" / "settings.py").read_text())
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id.startswith("env_")
+        ):
+            continue
+        first = node.args[0] if node.args else None
+        assert isinstance(first, ast.Constant), (
+            f"settings.py:{node.lineno}: {node.func.id}() without a literal name"
+        )
+        names.add(first.value)
+        if node.func.id == "env_secret":
+            names.add(f"{first.value}_FILE")
+    return names
+
+
+def dev_script_reads() -> set[str]:
+    """Every ${NAME...} the `dev` script expands: the environment it reads."""
+    return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "dev").read_text()))
+
+
+def readme_settings() -> set[str]:
+    """The variables named in the first column of the tables under README's Configuration;
+    `NAME(_FILE)` stands for NAME and NAME_FILE."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    names = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            for name in re.findall(r"`([A-Z][A-Z0-9_]*)((?:\(_FILE\))?)`", line.split("|")[1]):
+                names.add(name[0])
+                if name[1]:
+                    names.add(f"{name[0]}_FILE")
+    return names
+
+
+def test_it_finds_the_settings_the_code_reads() -> None:
+    # The parsers themselves: names known to be read, through each kind of helper.
+    assert {"DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "TIME_ZONE", "DATABASE_CONN_MAX_AGE"} <= (
+        settings_read()
+    )
+    assert {"LOTSE_ADDR", "LOTSE_SIMULATED_PORT", "KUBECONFIG"} <= dev_script_reads()
+    assert {"DEBUG", "EMAIL_HOST_PASSWORD", "EMAIL_HOST_PASSWORD_FILE"} <= readme_settings()
+
+
+def test_it_lists_every_setting_in_the_readme() -> None:
+    missing = (settings_read() | dev_script_reads()) - readme_settings()
+
+    assert missing == set(), f"README.md's settings table lacks {sorted(missing)}"
