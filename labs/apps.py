@@ -6,4 +6,4 @@ class LabsConfig(AppConfig):
     verbose_name = "Labs"
 
     def ready(self) -> None:
-        from labs import system_checks  # noqa: F401  (registers the checks)
+        from labs import signals, system_checks  # noqa: F401  (registers them)

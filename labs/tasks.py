@@ -59,6 +59,21 @@ def reset_lab(lab_id: int) -> str:
     return _run(provisioning.reset, lab_id)
 
 
+@shared_task(**RETRY)
+def remove_lab_namespace(cluster_id: int, namespace: str) -> str:
+    """The namespace (and cluster role) of a lab whose row was deleted."""
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None:
+        return "failed: the cluster is gone"
+    try:
+        provisioning.remove_orphan(cluster, namespace)
+    except ClusterError as exc:
+        if exc.retryable:
+            raise RetryableClusterError(exc.message) from None
+        return f"failed: {exc.message}"
+    return "deleted"
+
+
 def _batch(work: Callable[[int, Kube], Lab], lab_ids: list[int]) -> dict:
     run = provisioning.run_each(lab_ids, work)
     return {"done": len(run.done), "failed": run.failed}

@@ -11,13 +11,15 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from courseware.models import Cohort, Course, Enrolment
-from labs.models import Cluster
-from tests.factories import client_for, make_cohort, make_user
+from labs import provisioning
+from labs.models import Cluster, Lab
+from simcluster import KubeStandIn
+from tests.factories import client_for, make_cohort, make_user, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -489,3 +491,71 @@ def test_it_invites_a_trainee_enrolled_from_the_enrolment_form(
     assert response.status_code == 302
     assert [message.to for message in mailoutbox] == [["nora@example.com"]]
     assert enrolment_of(berlin_march, "nora").invited_at is not None
+
+
+# -- deleting an enrolment (or its cohort) takes its lab off the cluster ------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "form"),
+    [
+        (ENROLMENTS, {"action": "delete_selected", "post": "yes"}),
+        (f"{ENROLMENTS}{{enrolment}}/delete/", {"post": "yes"}),
+        (f"{COHORTS}{{cohort}}/delete/", {"post": "yes"}),
+    ],
+    ids=["delete selected enrolments", "delete one enrolment", "delete the cohort"],
+)
+def test_it_leaves_no_namespace_behind_when_an_enrolment_is_deleted(
+    admin: User,
+    berlin_march: Cohort,
+    cluster: Cluster,
+    standin: KubeStandIn,
+    django_capture_on_commit_callbacks: Any,
+    url: str,
+    form: dict[str, str],
+) -> None:
+    berlin_march.cluster = cluster
+    berlin_march.save()
+    ada = enrolment_of(berlin_march, "ada")
+    lab = provisioning.ensure_lab(ada)
+    provisioning.provision(lab.pk)
+    assert standin.get("v1", "Namespace", lab.namespace) is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(admin).post(
+            url.format(enrolment=ada.pk, cohort=berlin_march.pk),
+            {**form, "_selected_action": [ada.pk]},
+        )
+
+    assert response.status_code == 302
+    assert not Lab.objects.filter(pk=lab.pk).exists()
+    wait_for(
+        lambda: standin.get("v1", "Namespace", lab.namespace) is None,
+        f"namespace {lab.namespace} to go",
+    )
+    assert (
+        standin.get("rbac.authorization.k8s.io/v1", "ClusterRole", f"lotse:lab:{lab.namespace}")
+        is None
+    )
+
+
+def test_it_queues_the_namespace_removal_only_once_the_deletion_commits(
+    admin: User, berlin_march: Cohort, cluster: Cluster, standin: KubeStandIn
+) -> None:
+    berlin_march.cluster = cluster
+    berlin_march.save()
+    lab = provisioning.ensure_lab(enrolment_of(berlin_march, "ada"))
+    provisioning.provision(lab.pk)
+
+    def delete_then_fail() -> None:
+        with transaction.atomic():
+            Enrolment.objects.filter(pk=lab.enrolment_id).delete()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        delete_then_fail()
+
+    assert Lab.objects.filter(pk=lab.pk).exists()
+    namespace = standin.get("v1", "Namespace", lab.namespace)
+    assert namespace is not None
+    assert "deletionTimestamp" not in namespace["metadata"]
