@@ -479,6 +479,33 @@ def test_it_imports_a_thousand_rows_with_the_queries_of_ten(
         assert len(large) - len(small) <= 3 * math.ceil(1000 / 90)
 
 
+def test_it_refuses_staff_and_superusers_as_trainees(upcoming_cohort: Cohort, admin: User) -> None:
+    User.objects.create_user("sam", "sam@example.com", is_staff=True)
+
+    assert errors_of(
+        upcoming_cohort,
+        csv_of(
+            "grace@example.com,Grace,Hopper", "ADA_ADMIN@example.com,Ada,A", "sam@example.com,S,S"
+        ),
+    ) == [
+        (
+            3,
+            "email",
+            "ADA_ADMIN@example.com (ada_admin) is a superuser; staff and superusers cannot be "
+            "enrolled as trainees.",
+        ),
+        (
+            4,
+            "email",
+            "sam@example.com (sam) is a staff account; staff and superusers cannot be enrolled "
+            "as trainees.",
+        ),
+    ]
+    with pytest.raises(EnrolmentRefused, match=r"ada_admin\) is a superuser"):
+        enrol(upcoming_cohort, email=admin.email, first_name="Ada", last_name="Admin")
+    assert not Enrolment.objects.exists()
+
+
 def test_it_enrols_one_person(upcoming_cohort: Cohort) -> None:
     enrolment = enrol(
         upcoming_cohort, email=" Ada@Example.com ", first_name="Ada", last_name="Lovelace"
