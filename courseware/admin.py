@@ -306,6 +306,8 @@ class StateFilter(admin.SimpleListFilter):
 
 
 class ImportForm(forms.Form):
+    content: bytes  # the file's bytes, read (at most the limit) while the form is cleaned
+
     file = forms.FileField(
         label="CSV file",
         help_text=(
@@ -324,10 +326,18 @@ class ImportForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; is it a CSV file?"
-            )
+        too_large = forms.ValidationError(
+            f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; is it a CSV file?"
+        )
+        if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
+            raise too_large
+        # What is read is what counts, whatever the upload says its size is: one byte over
+        # the limit is enough to refuse, and more is never read.
+        upload.seek(0)
+        content = upload.read(MAX_UPLOAD_BYTES + 1)
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise too_large
+        self.content = content
         return upload
 
 
@@ -461,7 +471,7 @@ class CohortAdmin(admin.ModelAdmin):
             try:
                 result = import_csv(
                     cohort,
-                    upload.read(),
+                    form.content,
                     by=request.user,
                     send_invites=form.cleaned_data["send_invites"],
                     filename=upload.name,

@@ -358,6 +358,15 @@ def _parse(data: bytes) -> tuple[list[CsvRow], list[CsvError]]:
         return [], [CsvError(1, None, f"The file is empty. {_expected_header()}")]
 
     (header_row, header), data_rows = records[0], records[1:]
+    if any("\x00" in name for name in header):
+        return [], [
+            CsvError(
+                header_row,
+                None,
+                "The header contains a NUL character (a zero byte); save the file again as "
+                f"plain CSV text. {_expected_header()}",
+            )
+        ]
     columns = [name.strip().lower() for name in header]
     errors = _header_errors(header_row, columns)
     if errors:
@@ -386,6 +395,20 @@ def _parse(data: bytes) -> tuple[list[CsvRow], list[CsvError]]:
             )
             continue
         values = dict(zip(columns, [value.strip() for value in record], strict=False))
+        # PostgreSQL refuses text with NUL in it; such a row is an error of its own here,
+        # reported without the value.
+        nul = [name for name in COLUMNS if "\x00" in values.get(name, "")]
+        if nul:
+            errors.extend(
+                CsvError(
+                    number,
+                    name,
+                    f"The {_LABELS[name]} contains a NUL character (a zero byte); "
+                    "save the file again as plain CSV text.",
+                )
+                for name in nul
+            )
+            continue
         row = CsvRow(number, **{name: values.get(name, "") for name in COLUMNS})
         row.email = normalise_email(row.email)
         errors.extend(_field_errors(row))

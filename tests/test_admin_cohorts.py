@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from courseware.admin import MAX_UPLOAD_BYTES, ImportForm
 from courseware.models import Cohort, Course, Enrolment
 from labs import provisioning
 from labs.models import Cluster, Lab
@@ -811,3 +812,39 @@ def test_it_provisions_nothing_for_a_cohort_that_is_not_due(
     assert callbacks == []  # no invites asked for, and no labs queued
     assert not Lab.objects.exists()
     assert standin.requests == []
+
+
+# -- the upload limit holds while the file is read ---------------------------------------
+
+
+def test_it_refuses_an_upload_over_the_limit(admin: User, berlin_march: Cohort) -> None:
+    row = b"someone@example.com,Some,One\n"
+    data = b"email,first_name,last_name\n" + row * (MAX_UPLOAD_BYTES // len(row) + 1)
+
+    response = client_for(admin).post(f"{COHORTS}{berlin_march.pk}/import/", {"file": upload(data)})
+
+    assert response.status_code == 200
+    assert "The file is larger than 2 MB; is it a CSV file?" in response.text
+    assert not User.objects.filter(email="someone@example.com").exists()
+
+
+def test_it_reads_no_more_than_the_limit_whatever_size_the_upload_claims() -> None:
+    row = b"someone@example.com,Some,One\n"
+    data = b"email,first_name,last_name\n" + row * (MAX_UPLOAD_BYTES // len(row) + 1)
+    claims_small = upload(data)
+    claims_small.size = 100  # as an upload handler that does not know the length might say
+
+    form = ImportForm(data={}, files={"file": claims_small})
+
+    assert not form.is_valid()
+    assert form.errors["file"] == ["The file is larger than 2 MB; is it a CSV file?"]
+    assert claims_small.tell() == MAX_UPLOAD_BYTES + 1
+
+
+def test_it_takes_an_upload_of_exactly_the_limit() -> None:
+    data = b"email,first_name,last_name\n".ljust(MAX_UPLOAD_BYTES, b"\n")
+
+    form = ImportForm(data={}, files={"file": upload(data)})
+
+    assert form.is_valid(), form.errors
+    assert form.content == data

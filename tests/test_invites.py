@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from urllib.parse import quote
 from unittest.mock import patch
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.hashers import make_password
