@@ -63,7 +63,7 @@ class LoginThrottle(AxesStandaloneBackend):
     without a request (a management command, the test client's ``login()``) is no login
     attempt from the web: it is passed on to the next backend unchecked."""
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self,
         request: HttpRequest | None,
         username: str | None = None,

@@ -77,8 +77,11 @@ def problems(document: dict[str, Any]) -> list[str]:
     """Why ``document`` (a parsed kubeconfig) cannot be used, each problem naming its entry
     and key; empty when it can."""
     found: list[str] = []
-    if not document.get("contexts"):
+    contexts = document.get("contexts")
+    if not contexts:
         found.append("Not a kubeconfig: it has no contexts.")
+    elif not isinstance(contexts, list) or not all(isinstance(c, dict) for c in contexts):
+        found.append("“contexts” must be a list of entries with a name and a context.")
     sections = (("users", "user", USER_KEYS), ("clusters", "cluster", CLUSTER_KEYS))
     for section, inner, allowed in sections:
         entries = document.get(section) or []

@@ -67,6 +67,7 @@ def test_it_takes_a_kubeconfig_from_the_admin_form(people: People, standin: Kube
     [
         ("clusters: [", "", "Not YAML"),
         ("kind: Config\n", "", "Not a kubeconfig: it has no contexts."),
+        ("contexts: a-string\n", "", "“contexts” must be a list of entries"),
         (
             "contexts: [{name: a}]\n",
             "b",
