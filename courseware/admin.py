@@ -23,12 +23,19 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 
 from courseware.access import cohorts_managed_by, is_admin
 from courseware.cohort_labs import Operation
 from courseware.cohort_labs import queue as queue_lab_operation
-from courseware.enrolment import MAX_ROWS, SAMPLE_CSV, CsvInvalid, import_csv, remove
+from courseware.enrolment import (
+    MAX_ROWS,
+    SAMPLE_CSV,
+    CsvInvalid,
+    add,
+    import_csv,
+    refusal,
+    remove,
+)
 from courseware.invites import queue_invites
 from courseware.models import Cohort, Course, Day, Enrolment, Exercise, Module, Task
 from labs.admin import confirm_then, progress_bar
@@ -181,51 +188,58 @@ def cohort_labs_action(
     )
 
 
+LIVE = ~Q(enrolments__state=Enrolment.State.REMOVED)
+
+
 def lab_counts() -> dict[str, Any]:
-    """Annotations for a cohort queryset: its labs in total and ready."""
+    """Annotations for a cohort queryset: its live trainees, and how many of them have a
+    ready lab (a trainee without a lab row counts as not ready)."""
     return {
-        "lab_count": Count("enrolments__lab", distinct=True),
+        "trainee_count": Count("enrolments", filter=LIVE, distinct=True),
         "labs_ready": Count(
-            "enrolments__lab", filter=Q(enrolments__lab__state=Lab.State.READY), distinct=True
+            "enrolments__lab",
+            filter=LIVE & Q(enrolments__lab__state=Lab.State.READY),
+            distinct=True,
         ),
     }
 
 
 class EnrolmentForm(forms.ModelForm):
-    """Keeps hand edits within the rules that ``courseware.enrolment`` applies."""
+    """Enrols an existing user by hand, within the rules of ``courseware.enrolment``, which
+    also does the saving (``add``). The state is never a field: it changes only through
+    the enrolment actions (remove, invite) and the invite itself."""
 
     class Meta:
         model = Enrolment
-        fields = ["cohort", "trainee", "state"]
+        fields = ["cohort", "trainee"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if self.instance.pk and not {"cohort", "trainee"} & set(self.changed_data):
-            return data  # unchanged people: no query per row when a cohort page is saved
+        if self.instance.pk:
+            return data  # an existing enrolment: nothing of it is edited here
+        # In the cohort's inline, the cohort is the formset's, set on the instance.
         cohort = data.get("cohort") or getattr(self.instance, "cohort", None)
-        trainee = data.get("trainee") or getattr(self.instance, "trainee", None)
-        if cohort and cohort.pk and trainee and cohort.instructors.filter(pk=trainee.pk).exists():
-            raise forms.ValidationError(
-                f"{trainee} is an instructor of this cohort and cannot also be its trainee."
-            )
+        trainee = data.get("trainee")
+        if cohort is not None and cohort.pk and trainee is not None:
+            problem = refusal(cohort, trainee, name=trainee.get_username())
+            if problem:
+                raise forms.ValidationError(problem)
         return data
 
-    def save(self, commit: bool = True) -> Enrolment:
-        # removed_at is what the rest of the platform reads the removal time from.
-        if "state" in self.changed_data:
-            removed = self.instance.state == Enrolment.State.REMOVED
-            self.instance.removed_at = timezone.now() if removed else None
-        return super().save(commit)
+    def _get_validation_exclusions(self) -> set[str]:
+        # The unique constraint on (cohort, trainee) would refuse a trainee whose removed
+        # enrolment ``enrolment.add`` revives; ``refusal`` refuses a live one, in words.
+        return {*super()._get_validation_exclusions(), "trainee"}
 
 
 class EnrolmentInline(admin.TabularInline):
-    """The cohort's enrolments. The trainee is fixed once enrolled, which also keeps the page
-    at a fixed number of queries (an editable user field looks its label up row by row)."""
+    """The cohort's enrolments, read-only: the trainee is fixed once enrolled and the state
+    changes through the enrolment actions. Read-only also keeps the page at a fixed number
+    of queries (an editable user field looks its label up row by row)."""
 
     model = Enrolment
-    form = EnrolmentForm
     fields = ["trainee", "state", "invited_at", "accepted_at", "removed_at"]
-    readonly_fields = ["trainee", "invited_at", "accepted_at", "removed_at"]
+    readonly_fields = fields
     extra = 0
     # Removal is a state, not a deletion, so that progress survives and can come back.
     can_delete = False
@@ -234,9 +248,37 @@ class EnrolmentInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
         # Each row shows str(enrolment), which names the trainee and the cohort.
         return super().get_queryset(request).select_related("trainee", "cohort")
+
+
+class NewEnrolmentFormSet(forms.BaseInlineFormSet):
+    """Saves through ``courseware.enrolment.add``: the same rules as every other way in,
+    and a removed enrolment revived rather than duplicated."""
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[int] = set()
+        for form in self.forms:
+            trainee = form.cleaned_data.get("trainee") if form.has_changed() else None
+            if trainee is None:
+                continue
+            if trainee.pk in seen:
+                raise forms.ValidationError(f"{trainee} is listed more than once.")
+            seen.add(trainee.pk)
+
+    def save(self, commit: bool = True) -> list[Enrolment]:
+        self.new_objects = [
+            add(self.instance, form.cleaned_data["trainee"])
+            for form in self.extra_forms
+            if form.has_changed() and form.cleaned_data.get("trainee") is not None
+        ]
+        self.changed_objects, self.deleted_objects = [], []
+        return self.new_objects
 
 
 class NewEnrolmentInline(admin.TabularInline):
@@ -244,7 +286,8 @@ class NewEnrolmentInline(admin.TabularInline):
 
     model = Enrolment
     form = EnrolmentForm
-    fields = ["trainee", "state"]
+    formset = NewEnrolmentFormSet
+    fields = ["trainee"]
     raw_id_fields = ["trainee"]
     extra = 0
     verbose_name = "enrolment of an existing user"
@@ -279,6 +322,8 @@ class StateFilter(admin.SimpleListFilter):
 
 
 class ImportForm(forms.Form):
+    content: bytes  # the file's bytes, read (at most the limit) while the form is cleaned
+
     file = forms.FileField(
         label="CSV file",
         help_text=(
@@ -297,10 +342,18 @@ class ImportForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; is it a CSV file?"
-            )
+        too_large = forms.ValidationError(
+            f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; is it a CSV file?"
+        )
+        if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
+            raise too_large
+        # What is read is what counts, whatever the upload says its size is: one byte over
+        # the limit is enough to refuse, and more is never read.
+        upload.seek(0)
+        content = upload.read(MAX_UPLOAD_BYTES + 1)
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise too_large
+        self.content = content
         return upload
 
 
@@ -340,15 +393,7 @@ class CohortAdmin(admin.ModelAdmin):
         queryset = (
             super()
             .get_queryset(request)
-            .annotate(
-                trainee_count=Count(
-                    "enrolments",
-                    filter=~Q(enrolments__state=Enrolment.State.REMOVED),
-                    distinct=True,
-                ),
-                instructor_count=Count("instructors", distinct=True),
-                **lab_counts(),
-            )
+            .annotate(instructor_count=Count("instructors", distinct=True), **lab_counts())
         )
         return managed_cohorts(request, queryset)
 
@@ -366,9 +411,9 @@ class CohortAdmin(admin.ModelAdmin):
 
     @admin.display(description="Labs ready")
     def labs(self, cohort: Cohort) -> str:
-        if not cohort.lab_count:
-            return "–"
-        return progress_bar(cohort.labs_ready, cohort.lab_count)
+        if not cohort.trainee_count or (cohort.cluster_id is None and not cohort.labs_ready):
+            return "–"  # nobody to have a lab, or nowhere to put labs
+        return progress_bar(cohort.labs_ready, cohort.trainee_count)
 
     def has_manage_labs_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("courseware.manage_labs")
@@ -408,6 +453,10 @@ class CohortAdmin(admin.ModelAdmin):
                 "course.",
                 messages.WARNING,
             )
+
+    def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # Trainees are enrolled once the cohort exists (its instructors are known then).
+        return super().get_inline_instances(request, obj) if obj is not None else []
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         super().save_formset(request, form, formset, change)
@@ -451,7 +500,7 @@ class CohortAdmin(admin.ModelAdmin):
             try:
                 result = import_csv(
                     cohort,
-                    upload.read(),
+                    form.content,
                     by=request.user,
                     send_invites=form.cleaned_data["send_invites"],
                     filename=upload.name,
@@ -492,7 +541,7 @@ class EnrolmentAdmin(admin.ModelAdmin):
     list_select_related = ["trainee", "cohort"]
     search_fields = ["trainee__email", "trainee__first_name", "trainee__last_name", "cohort__name"]
     raw_id_fields = ["trainee"]
-    readonly_fields = ["created_at", "invited_at", "accepted_at", "removed_at"]
+    readonly_fields = ["state", "created_at", "invited_at", "accepted_at", "removed_at"]
     actions = [
         "send_invites", "remove_from_cohort", "provision_labs", "teardown_labs", "reset_labs",
     ]  # fmt: skip
@@ -500,10 +549,22 @@ class EnrolmentAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrolment]:
         return managed_cohorts(request, super().get_queryset(request), "cohort__")
 
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Enrolment:
+        if change:
+            return super().save_form(request, form, change)
+        # A new enrolment is made (or a removed one revived) by the enrolment service; the
+        # admin then logs and shows the saved row.
+        enrolment = add(form.cleaned_data["cohort"], form.cleaned_data["trainee"])
+        queue_invites([enrolment.pk])
+        return enrolment
+
     def save_model(self, request: HttpRequest, obj: Enrolment, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not change:
-            queue_invites([obj.pk])
+        if change:
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if change:  # a new enrolment has nothing related; save_form saved all of it
+            super().save_related(request, form, formsets, change)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Moving an enrolment to another person or cohort would move its progress with it.
@@ -542,23 +603,38 @@ class EnrolmentAdmin(admin.ModelAdmin):
         self.message_user(request, message, messages.SUCCESS if pending else messages.WARNING)
 
     @admin.action(description="Remove from the cohort", permissions=["change"])
-    def remove_from_cohort(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> None:
+    def remove_from_cohort(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> Any:
         selected = queryset.count()
         enrolments = list(
             queryset.exclude(state=Enrolment.State.REMOVED).select_related("trainee", "cohort")
         )
-        with transaction.atomic():
-            for enrolment in enrolments:
-                remove(enrolment)
-            if enrolments:
+        if not enrolments:
+            self.message_user(request, "Nobody to remove: already removed.", messages.WARNING)
+            return None
+
+        def perform() -> str:
+            with transaction.atomic():
+                for enrolment in enrolments:
+                    remove(enrolment)
                 LogEntry.objects.log_actions(
                     request.user.pk, enrolments, CHANGE, "Removed from the cohort"
                 )
-        skipped = selected - len(enrolments)
-        message = f"Removed {_plural(len(enrolments), 'trainee')} from their cohort."
-        if skipped:
-            message += f" Skipped {skipped}: already removed."
-        self.message_user(request, message, messages.SUCCESS if enrolments else messages.WARNING)
+            message = f"Removed {_plural(len(enrolments), 'trainee')} from their cohort."
+            if selected > len(enrolments):
+                message += f" Skipped {selected - len(enrolments)}: already removed."
+            return message
+
+        return confirm_then(
+            request,
+            queryset,
+            action="remove_from_cohort",
+            title=f"Remove {_plural(len(enrolments), 'trainee')} from their cohort?",
+            consequence="They lose access to the cohort at once, and their labs are torn "
+            "down with everything in them. Their progress is kept: enrolling them again "
+            "brings it back.",
+            objects=[str(enrolment) for enrolment in enrolments],
+            perform=perform,
+        )
 
     def has_manage_labs_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("courseware.manage_labs")

@@ -74,6 +74,38 @@ def queue(operation: Operation, cohort: Cohort, enrolment_ids: list[int] | None 
     return len(lab_ids)
 
 
+def is_due(cohort: Cohort, now: dt.datetime | None = None) -> bool:
+    """Whether the cohort's labs should exist now: it has a cluster and runs, or starts
+    within ``LAB_PROVISION_LEAD_HOURS`` (what ``schedule`` provisions)."""
+    now = now or timezone.now()
+    soon = now + dt.timedelta(hours=settings.LAB_PROVISION_LEAD_HOURS)
+    return cohort.cluster_id is not None and cohort.starts_at <= soon and cohort.ends_at > now
+
+
+def provision_new_trainees(cohort: Cohort, enrolment_ids: list[int]) -> bool:
+    """After trainees joined ``cohort``: when its labs are due, queue theirs to be
+    provisioned once the current transaction commits. Returns whether it queued.
+
+    The lab rows are made by the task, not here, so that an import of many trainees runs
+    the same queries as one of a few."""
+    if not enrolment_ids or not is_due(cohort):
+        return False
+    from courseware.tasks import provision_trainee_labs
+
+    cohort_id, ids = cohort.pk, list(enrolment_ids)
+    transaction.on_commit(lambda: provision_trainee_labs.delay(cohort_id, ids))
+    return True
+
+
+def provision_trainee_labs(cohort_id: int, enrolment_ids: list[int]) -> int:
+    """The worker's half of ``provision_new_trainees``: if the cohort's labs are still due,
+    make the trainees' lab rows and queue their provisioning. Returns how many labs."""
+    cohort = Cohort.objects.filter(pk=cohort_id).first()
+    if cohort is None or not is_due(cohort):
+        return 0
+    return queue(Operation.PROVISION, cohort, enrolment_ids)
+
+
 def schedule(now: dt.datetime | None = None) -> dict[str, list[int]]:
     """Beat's work: provision the labs of cohorts that start soon (or run and lack labs),
     tear down those of cohorts that ended a while ago."""

@@ -2,13 +2,21 @@
 
 Both paths apply the same rules: a trainee is found by e-mail address (case-insensitive) or
 created without a usable password (the invite lets them set one); nobody is enrolled twice
-in a cohort; an instructor of a cohort cannot also be its trainee. A removed enrolment is
-revived rather than duplicated, so the trainee's progress in the cohort comes back with it.
+in a cohort; an instructor of a cohort cannot also be its trainee; staff and superusers are
+never trainees (an invite must not become a way to set an admin's password), nor are
+deactivated accounts. A removed enrolment is revived rather than duplicated, so the
+trainee's progress in the cohort comes back with it.
+
+This module is the only writer of an enrolment's state: ``enrol`` and ``add`` create or
+revive, ``remove`` removes (and tears the lab down), ``courseware.invites`` accepts. The
+admin's forms show the state and never write it.
 
 A CSV import is validated as a whole before anything is written (``read_csv`` reports every
 problem with its line number), then written in one transaction with a fixed number of
 queries whatever the number of rows (``import_csv``). Invites are not sent here but queued
-for after the commit (``courseware.invites.queue_invites``).
+for after the commit (``courseware.invites.queue_invites``). Trainees who join a cohort
+whose labs are due (running, or starting within ``LAB_PROVISION_LEAD_HOURS``) get theirs
+provisioned, also queued for after the commit (``cohort_labs.provision_new_trainees``).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
@@ -27,6 +36,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from courseware.cohort_labs import provision_new_trainees
 from courseware.invites import queue_invites
 from courseware.models import Cohort, Enrolment
 from labs.models import Lab
@@ -41,6 +51,7 @@ SAMPLE_CSV = "email,first_name,last_name\nada@example.com,Ada,Lovelace\n"
 MAX_ROWS = 5000
 _LABELS = {"email": "e-mail address", "first_name": "first name", "last_name": "last name"}
 _NAME_MAX = 150  # auth.User's first_name, last_name and username
+_LOOK_UP: Any = object()  # "ask the database", where None means "there is none"
 
 
 class EnrolmentRefused(ValueError):
@@ -104,8 +115,9 @@ def enrol(cohort: Cohort, *, email: str, first_name: str, last_name: str) -> Enr
     """Enrol the person with ``email`` in ``cohort``, creating their user if there is none.
 
     Raises ``ValidationError`` for a malformed address and ``EnrolmentRefused`` when the
-    person is already enrolled, teaches the cohort, or cannot be matched to one user. Sends
-    no invite: call ``queue_invites`` with the enrolment's id for that.
+    person is already enrolled, teaches the cohort, is staff, is deactivated, or cannot be
+    matched to one user. Sends no invite: call ``queue_invites`` with the enrolment's id for
+    that.
     """
     email = normalise_email(email)
     validate_email(email)
@@ -118,12 +130,59 @@ def enrol(cohort: Cohort, *, email: str, first_name: str, last_name: str) -> Enr
         if user is None:
             user = _new_user(email, first_name.strip(), last_name.strip())
             user.save()
+        return add(cohort, user)
+
+
+def add(cohort: Cohort, user: AbstractBaseUser) -> Enrolment:
+    """Enrol ``user``, who has an account already, in ``cohort``: a new enrolment, or their
+    removed one revived. Raises ``EnrolmentRefused`` when the rules forbid it. Sends no
+    invite (``queue_invites`` does); queues the lab when the cohort's labs are due."""
+    with transaction.atomic():
+        problem = refusal(cohort, user)
+        if problem:
+            raise EnrolmentRefused(problem)
         enrolment = Enrolment.objects.filter(cohort=cohort, trainee=user).first()
         if enrolment is None:
-            return Enrolment.objects.create(cohort=cohort, trainee=user)
-        _revive(enrolment)
-        enrolment.save(update_fields=["state", "invited_at", "accepted_at", "removed_at"])
+            enrolment = Enrolment.objects.create(cohort=cohort, trainee=user)
+        else:
+            _revive(enrolment)
+            enrolment.save(update_fields=["state", "invited_at", "accepted_at", "removed_at"])
+        provision_new_trainees(cohort, [enrolment.pk])
         return enrolment
+
+
+def refusal(
+    cohort: Cohort,
+    user: AbstractBaseUser,
+    enrolment: Enrolment | None = _LOOK_UP,
+    *,
+    name: str = "",
+) -> str | None:
+    """Why ``user`` cannot be enrolled in ``cohort``, if they cannot; None when they can
+    (a removed enrolment of theirs is revived, so it is no reason).
+
+    ``enrolment`` is the user's enrolment in the cohort when the caller has it at hand (None
+    for none); by default it is looked up. ``name`` is how the message calls the person (the
+    address as typed in a file, say); by default their e-mail address."""
+    name = name or user.email or user.get_username()
+    who = name if name == user.get_username() else f"{name} ({user.get_username()})"
+    if not user.is_active:
+        return f"The account of {who} is deactivated; reactivate it first."
+    if user.is_staff or user.is_superuser:
+        kind = "a superuser" if user.is_superuser else "a staff account"
+        return f"{who} is {kind}; staff and superusers cannot be enrolled as trainees."
+    teaches = (
+        user.teaches if hasattr(user, "teaches") else cohort.instructors.filter(pk=user.pk).exists()
+    )
+    if teaches:
+        return f"{name} is an instructor of this cohort and cannot also be its trainee."
+    if enrolment is _LOOK_UP:
+        enrolment = Enrolment.objects.filter(cohort=cohort, trainee=user).first()
+    if enrolment is not None and enrolment.state != Enrolment.State.REMOVED:
+        return (
+            f"{name} is already enrolled in this cohort ({enrolment.get_state_display().lower()})."
+        )
+    return None
 
 
 def remove(enrolment: Enrolment) -> None:
@@ -257,6 +316,7 @@ def import_csv(
         enrolments = sorted([*added, *revived], key=lambda enrolment: enrolment.trainee.email)
         if send_invites:
             queue_invites([enrolment.pk for enrolment in enrolments])
+        provision_new_trainees(cohort, [enrolment.pk for enrolment in enrolments])
     return ImportResult(enrolments=enrolments, created_users=len(new_users), revived=len(revived))
 
 
@@ -298,6 +358,15 @@ def _parse(data: bytes) -> tuple[list[CsvRow], list[CsvError]]:
         return [], [CsvError(1, None, f"The file is empty. {_expected_header()}")]
 
     (header_row, header), data_rows = records[0], records[1:]
+    if any("\x00" in name for name in header):
+        return [], [
+            CsvError(
+                header_row,
+                None,
+                "The header contains a NUL character (a zero byte); save the file again as "
+                f"plain CSV text. {_expected_header()}",
+            )
+        ]
     columns = [name.strip().lower() for name in header]
     errors = _header_errors(header_row, columns)
     if errors:
@@ -326,6 +395,20 @@ def _parse(data: bytes) -> tuple[list[CsvRow], list[CsvError]]:
             )
             continue
         values = dict(zip(columns, [value.strip() for value in record], strict=False))
+        # PostgreSQL refuses text with NUL in it; such a row is an error of its own here,
+        # reported without the value.
+        nul = [name for name in COLUMNS if "\x00" in values.get(name, "")]
+        if nul:
+            errors.extend(
+                CsvError(
+                    number,
+                    name,
+                    f"The {_LABELS[name]} contains a NUL character (a zero byte); "
+                    "save the file again as plain CSV text.",
+                )
+                for name in nul
+            )
+            continue
         row = CsvRow(number, **{name: values.get(name, "") for name in COLUMNS})
         row.email = normalise_email(row.email)
         errors.extend(_field_errors(row))
@@ -429,22 +512,8 @@ def _refusal(
     if not owners:
         return None
     user = owners[0]
-    if not user.is_active:
-        return f"The account of {email} ({user.username}) is deactivated; reactivate it first."
-    teaches = (
-        user.teaches if hasattr(user, "teaches") else cohort.instructors.filter(pk=user.pk).exists()
-    )
-    if teaches:
-        return f"{email} is an instructor of this cohort and cannot also be its trainee."
-    if enrolments is None:
-        enrolment = Enrolment.objects.filter(cohort=cohort, trainee=user).first()
-    else:
-        enrolment = enrolments.get(user.pk)
-    if enrolment is not None and enrolment.state != Enrolment.State.REMOVED:
-        return (
-            f"{email} is already enrolled in this cohort ({enrolment.get_state_display().lower()})."
-        )
-    return None
+    enrolment = _LOOK_UP if enrolments is None else enrolments.get(user.pk)
+    return refusal(cohort, user, enrolment, name=email)
 
 
 def _new_user_problem(email: str, matches: list[AbstractBaseUser]) -> str | None:

@@ -1,8 +1,9 @@
 """The invite link's page: a trainee sets a password and lands on the cohort page.
 
-Every way a link can fail gets its own page saying what happened and what to do next,
-with a 4xx status so that nothing (monitoring, a mail scanner, the browser) takes it for
-a working page.
+A trainee who has a password already (enrolled in a second cohort, say) is asked to log in;
+back on the link, logged in as themselves, one click joins the cohort. Every way a link can
+fail gets its own page saying what happened and what to do next, with a 4xx status so that
+nothing (monitoring, a mail scanner, the browser) takes it for a working page.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ PROBLEM_STATUS = {
     InviteProblem.USED: 410,
     InviteProblem.STALE: 410,
     InviteProblem.REMOVED: 410,
+    # The link is fine but will not touch this account: forbidden, or log in first.
+    InviteProblem.DEACTIVATED: 403,
+    InviteProblem.STAFF: 403,
+    InviteProblem.HAS_PASSWORD: 409,
 }
 
 # The password is a credential of the password backend; naming it keeps login() working if
@@ -39,6 +44,8 @@ PASSWORD_BACKEND = "courseware.auth.EmailOrUsernameBackend"
 @require_http_methods(["GET", "HEAD", "POST"])
 def accept(request: HttpRequest, token: str) -> HttpResponse:
     check = invites.check_token(token)
+    if check.problem == InviteProblem.HAS_PASSWORD and _is_trainee(request, check.enrolment):
+        return _join(request, check.enrolment)
     if not check.ok:
         return _problem(request, check.problem, check.enrolment)
     enrolment = check.enrolment
@@ -67,6 +74,25 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "courseware/invite_accept.html", context)
 
 
+def _is_trainee(request: HttpRequest, enrolment: Enrolment | None) -> bool:
+    """Whether the browser is logged in as the trainee the invite is for."""
+    return bool(
+        enrolment and request.user.is_authenticated and request.user.pk == enrolment.trainee_id
+    )
+
+
+def _join(request: HttpRequest, enrolment: Enrolment) -> HttpResponse:
+    """The invited trainee, logged in with the password they have: one click to join."""
+    if request.method == "POST":
+        try:
+            invites.join(enrolment, request.user)
+        except invites.InviteRefused as refused:
+            return _problem(request, refused.problem, enrolment)
+        return redirect(enrolment.cohort.get_absolute_url())
+    context = {"enrolment": enrolment, "cohort": enrolment.cohort, "trainee": request.user}
+    return render(request, "courseware/invite_join.html", context)
+
+
 def _problem(
     request: HttpRequest, problem: InviteProblem | None, enrolment: Enrolment | None
 ) -> HttpResponse:
@@ -75,11 +101,12 @@ def _problem(
         "problem": problem.value,
         "enrolment": enrolment,
         "cohort": enrolment.cohort if enrolment else None,
+        "trainee": enrolment.trainee if enrolment else None,
         "days": settings.INVITE_MAX_AGE_DAYS,
         # A trainee who used the link and is still logged in goes straight to the cohort.
-        "is_trainee": bool(
-            enrolment and request.user.is_authenticated and request.user.pk == enrolment.trainee_id
-        ),
+        "is_trainee": _is_trainee(request, enrolment),
+        # Logging in leads back to this link, where a trainee with a password joins.
+        "invite_path": request.path,
     }
     return render(
         request, "courseware/invite_problem.html", context, status=PROBLEM_STATUS[problem]

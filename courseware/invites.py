@@ -4,12 +4,20 @@ The token carries the enrolment's id and the time its invite was sent; sending a
 invite moves ``invited_at``, which makes every older link stale. A link stops working once
 used (the enrolment is accepted), when it expires (``INVITE_MAX_AGE_DAYS``), or when the
 enrolment is removed.
+
+An invite sets up an account; it is not a password reset. It sets a password only for an
+account that has no usable one (as enrolment creates them). Whoever has a password already
+logs in instead and then accepts the invite with one click (``join``). A deactivated account
+stays deactivated (accepting never sets ``is_active``: only an admin reactivates), and an
+invite for a staff or superuser account does nothing at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,6 +43,9 @@ class InviteProblem(StrEnum):
     USED = "used"
     STALE = "stale"  # a newer invite was sent
     REMOVED = "removed"
+    DEACTIVATED = "deactivated"  # the account was deactivated; an admin reactivates it
+    STAFF = "staff"  # staff and superusers are not trainees, and an invite is no reset
+    HAS_PASSWORD = "has_password"  # log in first, then ``join``
 
 
 @dataclass(frozen=True)
@@ -80,13 +91,21 @@ def check_token(token: str) -> InviteCheck:
 
 
 def _problem(enrolment: Enrolment, stamp: object) -> InviteProblem | None:
-    """Why an invite stamped ``stamp`` no longer works for ``enrolment``, if it does not."""
+    """Why an invite stamped ``stamp`` does not set up ``enrolment``'s account with a
+    password, if it does not."""
     if enrolment.state == Enrolment.State.REMOVED:
         return InviteProblem.REMOVED
     if enrolment.accepted_at is not None:
         return InviteProblem.USED
     if enrolment.invited_at is None or _stamp(enrolment.invited_at) != stamp:
         return InviteProblem.STALE
+    trainee = enrolment.trainee
+    if not trainee.is_active:
+        return InviteProblem.DEACTIVATED
+    if trainee.is_staff or trainee.is_superuser:
+        return InviteProblem.STAFF
+    if trainee.has_usable_password():
+        return InviteProblem.HAS_PASSWORD
     return None
 
 
@@ -99,17 +118,43 @@ class InviteRefused(Exception):
 
 
 def accept(enrolment: Enrolment, password: str) -> AbstractBaseUser:
-    """Accept the invite of ``enrolment`` (as its link's check found it): set the trainee's
-    password, activate trainee and enrolment. The password must have been validated already
-    (SetPasswordForm does it, with the user's attributes at hand).
+    """Accept the invite of ``enrolment`` (as its link's check found it): set the password
+    of the trainee, who has none yet, and activate the enrolment. The password must have
+    been validated already (SetPasswordForm does it, with the user's attributes at hand).
 
-    Raises InviteRefused if the invite was used, re-sent or removed in the meantime.
+    Raises InviteRefused if the invite was used, re-sent or removed in the meantime, or if
+    the account is deactivated, staff, or has a password by now.
     """
+    with _accepting(enrolment) as locked:
+        trainee = locked.trainee
+        trainee.set_password(password)
+        trainee.save(update_fields=["password"])
+    log.info("invite accepted for enrolment %s", locked.pk)
+    return trainee
+
+
+def join(enrolment: Enrolment, user: AbstractBaseUser) -> None:
+    """Accept the invite of ``enrolment`` for its trainee ``user``, who has a password and
+    is logged in: the enrolment becomes active, the account stays as it is."""
+    if user.pk != enrolment.trainee_id:
+        raise ValueError("only the invited trainee joins with their own login")
+    with _accepting(enrolment, also_allowed=InviteProblem.HAS_PASSWORD) as locked:
+        pass  # the account stays as it is
+    log.info("invite accepted by login for enrolment %s", locked.pk)
+
+
+@contextmanager
+def _accepting(
+    enrolment: Enrolment, also_allowed: InviteProblem | None = None
+) -> Iterator[Enrolment]:
+    """The enrolment, locked and checked again, for the caller to finish the account; then
+    marked accepted. ``also_allowed`` is a problem that the caller deals with itself."""
     if enrolment.invited_at is None:
         raise InviteRefused(InviteProblem.STALE)
     with transaction.atomic():
-        # The row lock serialises a double submit: the second waits here, then finds
-        # accepted_at set and is refused instead of accepting twice.
+        # The row lock (of the enrolment and, through the join, of the trainee) serialises
+        # a double submit: the second waits here, then finds accepted_at set and is refused
+        # instead of accepting twice; so is an admin's change to the account meanwhile.
         locked = (
             Enrolment.objects.select_for_update()
             .select_related("cohort", "trainee")
@@ -121,17 +166,12 @@ def accept(enrolment: Enrolment, password: str) -> AbstractBaseUser:
         # Compared with the stamp the link was checked against, so that an invite re-sent
         # while the form was open makes this (older) link stale.
         problem = _problem(locked, _stamp(enrolment.invited_at))
-        if problem is not None:
+        if problem is not None and problem != also_allowed:
             raise InviteRefused(problem)
-        trainee = locked.trainee
-        trainee.set_password(password)
-        trainee.is_active = True
-        trainee.save(update_fields=["password", "is_active"])
+        yield locked
         locked.state = Enrolment.State.ACTIVE
         locked.accepted_at = timezone.now()
         locked.save(update_fields=["state", "accepted_at"])
-    log.info("invite accepted for enrolment %s", locked.pk)
-    return trainee
 
 
 def invite_url(enrolment: Enrolment) -> str:

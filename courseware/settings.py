@@ -9,6 +9,7 @@ Celery broker to Redis. With ``DEBUG`` off, a secret key and allowed hosts are r
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "courseware",
     "labs",
 ]
@@ -56,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during the view into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "courseware.urls"
@@ -165,10 +169,29 @@ COURSE_CONTENT_DIR = Path(env_str("COURSE_CONTENT_DIR", str(BASE_DIR / "slides")
 # Empty means the newest release that the installed kubernetes-validate knows.
 KUBERNETES_SCHEMA_VERSION = env_str("KUBERNETES_SCHEMA_VERSION", "")
 
-AUTHENTICATION_BACKENDS = ["courseware.auth.EmailOrUsernameBackend"]
+AUTHENTICATION_BACKENDS = [
+    "courseware.auth.LoginThrottle",  # first: a locked-out login goes no further
+    "courseware.auth.EmailOrUsernameBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "courseware:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes): failures are counted per login and client address; at
+# the limit that login is refused from that address, whatever the password, until the
+# cool-off has passed since its last attempt. Successful logins are not recorded.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "courseware.auth.login_name"
+AXES_CLIENT_IP_CALLABLE = "courseware.auth.client_address"
+AXES_LOCKOUT_CALLABLE = "courseware.auth.locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no banner on every start; failures and lockouts are still logged
+# Proxies in front of Lotse that append the client's address to X-Forwarded-For (0: none,
+# the address is the connection's).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # Labs: cluster credentials are encrypted with these Fernet keys (the first encrypts).
 KUBECONFIG_ENCRYPTION_KEYS = [
@@ -235,5 +258,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Django's default config gives the "django" logger a console handler of its own; clearing
     # it leaves one handler (root's) so that no line is printed twice.
-    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # django-axes narrates every failed login at INFO; its warnings name the failures.
+        "axes": {"level": "WARNING"},
+    },
 }

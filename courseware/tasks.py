@@ -31,3 +31,9 @@ def send_invite_email(enrolment_id: int) -> None:
 def schedule_labs() -> dict[str, list[int]]:
     """Beat: provision cohorts that start soon, tear down cohorts that ended a while ago."""
     return cohort_labs.schedule()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def provision_trainee_labs(cohort_id: int, enrolment_ids: list[int]) -> int:
+    """Trainees who joined a cohort whose labs are due: their labs, made and provisioned."""
+    return cohort_labs.provision_trainee_labs(cohort_id, enrolment_ids)

@@ -7,15 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import yaml
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from labs import admission, tasks
+from labs import admission, kubeconfigs, tasks
 from labs.kube import ClusterError, Kube
 from labs.models import Cluster, Lab, installation_key
 
@@ -102,12 +103,15 @@ class ClusterForm(forms.ModelForm):
         text = data.get("kubeconfig_text", "").strip()
         if text:
             try:
-                config = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise forms.ValidationError({"kubeconfig_text": f"Not YAML: {exc}"}) from None
-            if not isinstance(config, dict) or not config.get("contexts"):
+                config = kubeconfigs.load(text)
+            except kubeconfigs.KubeconfigInvalid as exc:
+                raise forms.ValidationError({"kubeconfig_text": exc.problems}) from None
+            if not settings.KUBECONFIG_ENCRYPTION_KEYS:
                 raise forms.ValidationError(
-                    {"kubeconfig_text": "Not a kubeconfig: it has no contexts."}
+                    {
+                        "kubeconfig_text": "KUBECONFIG_ENCRYPTION_KEYS is not set, so the "
+                        "kubeconfig cannot be stored encrypted; ask whoever runs Lotse to set it."
+                    }
                 )
             names = [c.get("name") for c in config["contexts"] if isinstance(c, dict)]
             context = data.get("context")
@@ -166,7 +170,9 @@ class ClusterAdmin(admin.ModelAdmin):
     def cohort_count(self, cluster: Cluster) -> int:
         return cluster.cohort_count
 
-    @admin.action(description="Test the connection", permissions=["view"])
+    # Change permission: the test makes Lotse use the stored credentials, which is what
+    # editing the cluster decides, not what viewing its row allows.
+    @admin.action(description="Test the connection", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
         for cluster in queryset:
             try:
@@ -223,7 +229,13 @@ class LabAdmin(admin.ModelAdmin):
             labs = list(queryset)
             for lab in labs:
                 self.log_change(request, lab, f"{started}.")
-                task.delay(lab.pk)
+            lab_ids = [lab.pk for lab in labs]
+
+            def enqueue() -> None:
+                for lab_id in lab_ids:
+                    task.delay(lab_id)
+
+            transaction.on_commit(enqueue)
             # Words true both when a worker runs the tasks later and when they already ran
             # (eager tasks, in development).
             return f"{started} {len(labs)} lab(s); the list shows their state."

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
-import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client import rest
@@ -29,7 +28,9 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 
+from labs import kubeconfigs
 from labs.models import Cluster
+from labs.secrets import SecretUnreadable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -84,6 +85,23 @@ def _retry_after(exc: ApiException | DynamicApiError) -> float | None:
         return None
 
 
+def _kubeconfig_of(cluster: Cluster) -> dict[str, Any]:
+    """The cluster's stored kubeconfig, decrypted and checked again before any client sees
+    it: a row stored before ``labs.kubeconfigs`` existed may carry an ``exec`` plugin."""
+    try:
+        text = cluster.kubeconfig
+    except SecretUnreadable as exc:
+        raise ClusterError(f"cluster {cluster.name!r}: {exc}") from None
+    if not text.strip():
+        raise ClusterError(f"cluster {cluster.name!r} has no kubeconfig")
+    try:
+        return kubeconfigs.load(text)
+    except kubeconfigs.KubeconfigInvalid as exc:
+        raise ClusterError(
+            f"cluster {cluster.name!r}: the stored kubeconfig is refused: {exc}"
+        ) from None
+
+
 class Kube:
     def __init__(self, api_client: k8s.ApiClient, *, retry: RetryPolicy | None = None):
         self.api_client = api_client
@@ -102,13 +120,10 @@ class Kube:
                 k8s_config.load_incluster_config(client_configuration=configuration)
                 api_client = k8s.ApiClient(configuration)
             else:
-                kubeconfig = yaml.safe_load(cluster.kubeconfig or "") or {}
-                if not isinstance(kubeconfig, dict) or not kubeconfig:
-                    raise ClusterError(f"cluster {cluster.name!r} has no kubeconfig")
                 api_client = k8s_config.new_client_from_config_dict(
-                    kubeconfig, context=cluster.context or None
+                    _kubeconfig_of(cluster), context=cluster.context or None
                 )
-        except (ConfigException, yaml.YAMLError) as exc:
+        except ConfigException as exc:
             raise ClusterError(f"cluster {cluster.name!r}: {exc}") from None
         # Retries are ours (with backoff and Retry-After); urllib3 must not add its own.
         api_client.configuration.retries = False

@@ -40,8 +40,15 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(ciphertext: str) -> str:
+    """The plaintext; ``SecretUnreadable`` when the configured keys cannot open it, a
+    missing or malformed key included (the caller shows that as a problem of the one
+    cluster, and ``check --deploy`` reports the configuration)."""
     try:
-        return _fernet().decrypt(ciphertext.encode()).decode()
+        fernet = _fernet()
+    except ImproperlyConfigured as exc:
+        raise SecretUnreadable(f"the stored kubeconfig cannot be decrypted: {exc}") from None
+    try:
+        return fernet.decrypt(ciphertext.encode()).decode()
     except InvalidToken:
         raise SecretUnreadable(
             "the stored kubeconfig cannot be decrypted with KUBECONFIG_ENCRYPTION_KEYS "

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from celery import shared_task
 
-from labs import provisioning
+from labs import ownership, provisioning
 from labs.kube import ClusterError, Kube
-from labs.models import Cluster, Lab
+from labs.models import Cluster, Lab, installation_key
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,28 @@ def teardown_lab(lab_id: int) -> str:
 @shared_task(**RETRY)
 def reset_lab(lab_id: int) -> str:
     return _run(provisioning.reset, lab_id)
+
+
+@shared_task(**RETRY)
+def remove_lab_namespace(cluster_id: int, namespace: str, uid: str = "") -> str:
+    """The namespace (and cluster role) of a lab whose row was deleted: the one with ``uid``
+    (the lab's recorded namespace), or without a recorded uid the namespace of that name if
+    its labels say this installation made it on this cluster."""
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None:
+        return "failed: the cluster is gone"
+    try:
+        if not uid:
+            found = Kube.for_cluster(cluster).get("v1", "Namespace", namespace)
+            if found is None or not ownership.made_here(found, installation_key(), cluster.pk):
+                return "nothing to delete: no namespace of this lab"
+            uid = found["metadata"]["uid"]
+        provisioning.remove_orphan(cluster, namespace, uid)
+    except ClusterError as exc:
+        if exc.retryable:
+            raise RetryableClusterError(exc.message) from None
+        return f"failed: {exc.message}"
+    return "deleted"
 
 
 def _batch(work: Callable[[int, Kube], Lab], lab_ids: list[int]) -> dict:

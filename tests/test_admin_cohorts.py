@@ -3,6 +3,7 @@ its permission, the enrolment actions, and instructors narrowed to their own coh
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -11,13 +12,16 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from courseware.admin import MAX_UPLOAD_BYTES, ImportForm
 from courseware.models import Cohort, Course, Enrolment
-from labs.models import Cluster
-from tests.factories import client_for, make_cohort, make_user
+from labs import provisioning
+from labs.models import Cluster, Lab
+from simcluster import KubeStandIn
+from tests.factories import client_for, make_cohort, make_user, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +70,41 @@ def enrolment_of(cohort: Cohort, username: str) -> Enrolment:
 
 def upload(content: bytes, name: str = "trainees.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def cohort_form(cohort: Cohort, inline_formsets: Any, new_trainees: list[User]) -> dict[str, Any]:
+    """The cohort's change form as the browser posts it, enrolling ``new_trainees`` in the
+    "Enrol existing users" inline."""
+    existing, new = inline_formsets
+    starts, ends = cohort.starts_at, cohort.ends_at
+    data: dict[str, Any] = {
+        "name": cohort.name,
+        "slug": cohort.slug,
+        "course": cohort.course_id,
+        "starts_at_0": f"{starts:%Y-%m-%d}",
+        "starts_at_1": f"{starts:%H:%M:%S}",
+        "ends_at_0": f"{ends:%Y-%m-%d}",
+        "ends_at_1": f"{ends:%H:%M:%S}",
+        "timezone": cohort.timezone,
+        "instructors": [user.pk for user in cohort.instructors.all()],
+        "cluster": cohort.cluster_id or "",
+        "lab_profile": cohort.lab_profile,
+        "pod_security": cohort.pod_security,
+    }
+    for formset, forms in ((existing.formset, existing.formset.forms), (new.formset, [])):
+        data |= {
+            f"{formset.prefix}-TOTAL_FORMS": len(forms) or len(new_trainees),
+            f"{formset.prefix}-INITIAL_FORMS": len(forms),
+            f"{formset.prefix}-MIN_NUM_FORMS": 0,
+            f"{formset.prefix}-MAX_NUM_FORMS": 1000,
+        }
+    for index, form in enumerate(existing.formset.forms):
+        data[f"{existing.formset.prefix}-{index}-id"] = form.instance.pk
+        data[f"{existing.formset.prefix}-{index}-cohort"] = cohort.pk
+    for index, user in enumerate(new_trainees):
+        data[f"{new.formset.prefix}-{index}-cohort"] = cohort.pk
+        data[f"{new.formset.prefix}-{index}-trainee"] = user.pk
+    return data
 
 
 def test_it_lists_cohorts_with_state_and_counts(admin: User, berlin_march: Cohort) -> None:
@@ -161,7 +200,7 @@ def test_it_shows_a_cohort_with_a_fixed_number_of_queries(
     assert len(twenty_three) == len(three)
 
 
-def test_it_saves_enrolment_edits_from_the_cohort_page(
+def test_it_enrols_from_the_cohort_page_but_takes_no_state_from_it(
     admin: User,
     berlin_march: Cohort,
     django_capture_on_commit_callbacks: Any,
@@ -193,19 +232,18 @@ def test_it_saves_enrolment_edits_from_the_cohort_page(
             f"{prefix}-MIN_NUM_FORMS": 0,
             f"{prefix}-MAX_NUM_FORMS": 1000,
         }
+    # A state posted for an existing enrolment (as the old form had it) must change nothing:
+    # removal goes through its action, which tears the lab down as well.
     for index, form in enumerate(existing.formset.forms):
-        removed = form.instance.trainee.username == "ada"
         data |= {
             f"{existing.formset.prefix}-{index}-id": form.instance.pk,
             f"{existing.formset.prefix}-{index}-cohort": berlin_march.pk,
-            f"{existing.formset.prefix}-{index}-state": "removed"
-            if removed
-            else form.instance.state,
+            f"{existing.formset.prefix}-{index}-state": Enrolment.State.REMOVED,
         }
     data |= {
         f"{new.formset.prefix}-0-cohort": berlin_march.pk,
         f"{new.formset.prefix}-0-trainee": mary.pk,
-        f"{new.formset.prefix}-0-state": Enrolment.State.INVITED,
+        f"{new.formset.prefix}-0-state": Enrolment.State.ACTIVE,
     }
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -214,9 +252,11 @@ def test_it_saves_enrolment_edits_from_the_cohort_page(
     assert response.status_code == 302, response.context["errors"]
     assert [message.to for message in mailoutbox] == [["mary@example.com"]]
     ada = enrolment_of(berlin_march, "ada")
-    assert (ada.state, ada.removed_at is not None) == (Enrolment.State.REMOVED, True)
+    assert (ada.state, ada.removed_at) == (Enrolment.State.INVITED, None)
     assert enrolment_of(berlin_march, "grace").state == Enrolment.State.INVITED
     assert enrolment_of(berlin_march, "mary").state == Enrolment.State.INVITED
+    entry = LogEntry.objects.get(content_type__model="cohort")
+    assert "Added enrolment “mary in Berlin March”." in entry.get_change_message()
 
 
 def test_it_hides_the_import_button_without_the_permission(
@@ -383,20 +423,51 @@ def test_it_resends_invites_to_pending_trainees_only(
     )
 
 
-def test_it_removes_trainees_from_their_cohort(admin: User, berlin_march: Cohort) -> None:
+def test_it_removes_trainees_from_their_cohort_after_confirmation(
+    admin: User, berlin_march: Cohort
+) -> None:
     selected = Enrolment.objects.filter(cohort=berlin_march).values_list("pk", flat=True)
+    form = {"action": "remove_from_cohort", "_selected_action": list(selected)}
+    client = client_for(admin)
 
-    response = client_for(admin).post(
-        ENROLMENTS,
-        {"action": "remove_from_cohort", "_selected_action": list(selected)},
-        follow=True,
-    )
+    asked = client.post(ENROLMENTS, form)
+
+    assert asked.status_code == 200
+    assert "Remove 2 trainees from their cohort?" in asked.text
+    assert "<li>ada in Berlin March</li>" in asked.text
+    assert "alan in Berlin March" not in asked.text
+    assert enrolment_of(berlin_march, "ada").state == Enrolment.State.INVITED
+
+    response = client.post(ENROLMENTS, {**form, "confirmed": "yes"}, follow=True)
 
     assert "Removed 2 trainees from their cohort. Skipped 1: already removed." in response.text
     ada = enrolment_of(berlin_march, "ada")
     assert ada.state == Enrolment.State.REMOVED
     assert ada.removed_at is not None
     assert LogEntry.objects.filter(action_flag=CHANGE).count() == 2
+
+
+def test_it_tears_down_the_lab_of_a_trainee_removed_by_the_action(
+    admin: User,
+    berlin_march: Cohort,
+    cluster: Cluster,
+    standin: KubeStandIn,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    berlin_march.cluster = cluster
+    berlin_march.save()
+    ada = enrolment_of(berlin_march, "ada")
+    lab = provisioning.ensure_lab(ada)
+    provisioning.provision(lab.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(admin).post(
+            ENROLMENTS,
+            {"action": "remove_from_cohort", "_selected_action": [ada.pk], "confirmed": "yes"},
+        )
+
+    assert Lab.objects.get(pk=lab.pk).state == Lab.State.DELETED
+    assert standin.get("v1", "Namespace", lab.namespace) is None
 
 
 def test_it_offers_the_actions_only_with_change_permission(berlin_march: Cohort) -> None:
@@ -410,17 +481,25 @@ def test_it_offers_the_actions_only_with_change_permission(berlin_march: Cohort)
     assert 'value="send_invites"' not in response.text
 
 
-def test_it_stamps_the_removal_when_the_state_is_edited(admin: User, berlin_march: Cohort) -> None:
+def test_it_takes_no_state_from_the_enrolment_change_form(
+    admin: User, berlin_march: Cohort, cluster: Cluster, standin: KubeStandIn
+) -> None:
+    berlin_march.cluster = cluster
+    berlin_march.save()
     ada = enrolment_of(berlin_march, "ada")
+    lab = provisioning.ensure_lab(ada)
+    provisioning.provision(lab.pk)
+    client = client_for(admin)
 
-    response = client_for(admin).post(
-        f"{ENROLMENTS}{ada.pk}/change/", {"state": Enrolment.State.REMOVED}
-    )
+    page = client.get(f"{ENROLMENTS}{ada.pk}/change/")
+    response = client.post(f"{ENROLMENTS}{ada.pk}/change/", {"state": Enrolment.State.REMOVED})
 
+    assert 'name="state"' not in page.text
+    assert '<div class="readonly">Invited</div>' in page.text
     assert response.status_code == 302
     ada.refresh_from_db()
-    assert ada.state == Enrolment.State.REMOVED
-    assert ada.removed_at is not None
+    assert (ada.state, ada.removed_at) == (Enrolment.State.INVITED, None)
+    assert Lab.objects.get(pk=lab.pk).state == Lab.State.READY
 
 
 def test_it_refuses_to_enrol_an_instructor_by_hand(
@@ -490,3 +569,283 @@ def test_it_invites_a_trainee_enrolled_from_the_enrolment_form(
     assert response.status_code == 302
     assert [message.to for message in mailoutbox] == [["nora@example.com"]]
     assert enrolment_of(berlin_march, "nora").invited_at is not None
+
+
+# -- deleting an enrolment (or its cohort) takes its lab off the cluster ------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "form"),
+    [
+        (ENROLMENTS, {"action": "delete_selected", "post": "yes"}),
+        (f"{ENROLMENTS}{{enrolment}}/delete/", {"post": "yes"}),
+        (f"{COHORTS}{{cohort}}/delete/", {"post": "yes"}),
+    ],
+    ids=["delete selected enrolments", "delete one enrolment", "delete the cohort"],
+)
+def test_it_leaves_no_namespace_behind_when_an_enrolment_is_deleted(
+    admin: User,
+    berlin_march: Cohort,
+    cluster: Cluster,
+    standin: KubeStandIn,
+    django_capture_on_commit_callbacks: Any,
+    url: str,
+    form: dict[str, str],
+) -> None:
+    berlin_march.cluster = cluster
+    berlin_march.save()
+    ada = enrolment_of(berlin_march, "ada")
+    lab = provisioning.ensure_lab(ada)
+    provisioning.provision(lab.pk)
+    assert standin.get("v1", "Namespace", lab.namespace) is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(admin).post(
+            url.format(enrolment=ada.pk, cohort=berlin_march.pk),
+            {**form, "_selected_action": [ada.pk]},
+        )
+
+    assert response.status_code == 302
+    assert not Lab.objects.filter(pk=lab.pk).exists()
+    wait_for(
+        lambda: standin.get("v1", "Namespace", lab.namespace) is None,
+        f"namespace {lab.namespace} to go",
+    )
+    assert (
+        standin.get("rbac.authorization.k8s.io/v1", "ClusterRole", f"lotse:lab:{lab.namespace}")
+        is None
+    )
+
+
+def test_it_queues_the_namespace_removal_only_once_the_deletion_commits(
+    admin: User, berlin_march: Cohort, cluster: Cluster, standin: KubeStandIn
+) -> None:
+    berlin_march.cluster = cluster
+    berlin_march.save()
+    lab = provisioning.ensure_lab(enrolment_of(berlin_march, "ada"))
+    provisioning.provision(lab.pk)
+
+    def delete_then_fail() -> None:
+        with transaction.atomic():
+            Enrolment.objects.filter(pk=lab.enrolment_id).delete()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        delete_then_fail()
+
+    assert Lab.objects.filter(pk=lab.pk).exists()
+    namespace = standin.get("v1", "Namespace", lab.namespace)
+    assert namespace is not None
+    assert "deletionTimestamp" not in namespace["metadata"]
+
+
+# -- enrolling by hand: the service's rules, and labs for trainees of a cohort that is due -
+
+
+def test_it_counts_ready_labs_against_the_live_trainees(admin: User, berlin_march: Cohort) -> None:
+    berlin_march.cluster = Cluster.objects.create(name="training-1")
+    berlin_march.save()
+    Enrolment.objects.create(
+        cohort=berlin_march, trainee=User.objects.create_user("mary", "mary@example.com")
+    )
+    for name, state in (("ada", Lab.State.READY), ("grace", Lab.State.FAILED)):
+        Lab.objects.create(
+            enrolment=enrolment_of(berlin_march, name),
+            cluster=berlin_march.cluster,
+            namespace=f"lab-{name}",
+            state=state,
+        )
+    # A removed trainee's lab counts for nobody.
+    Lab.objects.create(
+        enrolment=enrolment_of(berlin_march, "alan"),
+        cluster=berlin_march.cluster,
+        namespace="lab-alan",
+        state=Lab.State.READY,
+    )
+
+    response = client_for(admin).get(COHORTS)
+
+    assert '<progress max="100" value="33">33%</progress> 1/3</span>' in response.text
+
+
+def test_it_shows_no_lab_count_for_a_cohort_without_a_cluster(
+    admin: User, berlin_march: Cohort
+) -> None:
+    response = client_for(admin).get(COHORTS)
+
+    assert '<td class="field-labs">–</td>' in response.text
+
+
+@pytest.mark.parametrize(
+    ("who", "error"),
+    [
+        ("root", "root is a superuser; staff and superusers cannot be enrolled as trainees."),
+        ("sam", "sam is a staff account; staff and superusers cannot be enrolled as trainees."),
+        ("dee", "The account of dee is deactivated; reactivate it first."),
+    ],
+)
+def test_it_refuses_staff_and_deactivated_accounts_in_the_enrolment_form(
+    admin: User, berlin_march: Cohort, who: str, error: str
+) -> None:
+    user = {
+        "root": lambda: User.objects.create_superuser("root", "root@example.com", "x"),
+        "sam": lambda: make_user("sam", is_staff=True),
+        "dee": lambda: make_user("dee", is_active=False),
+    }[who]()
+
+    response = client_for(admin).post(
+        f"{ENROLMENTS}add/", {"cohort": berlin_march.pk, "trainee": user.pk}
+    )
+
+    assert response.status_code == 200
+    assert error in html.unescape(response.text)
+    assert not Enrolment.objects.filter(trainee=user).exists()
+
+
+def test_it_refuses_a_superuser_in_the_cohort_inline(admin: User, berlin_march: Cohort) -> None:
+    root = User.objects.create_superuser("root", "root@example.com", "x")
+    client = client_for(admin)
+    page = client.get(f"{COHORTS}{berlin_march.pk}/change/")
+    data = cohort_form(berlin_march, page.context["inline_admin_formsets"], [root])
+
+    response = client.post(f"{COHORTS}{berlin_march.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert "root is a superuser; staff and superusers cannot be" in html.unescape(response.text)
+    assert not Enrolment.objects.filter(trainee=root).exists()
+
+
+def test_it_refuses_the_same_person_twice_in_the_cohort_inline(
+    admin: User, berlin_march: Cohort
+) -> None:
+    mary = User.objects.create_user("mary", "mary@example.com")
+    client = client_for(admin)
+    page = client.get(f"{COHORTS}{berlin_march.pk}/change/")
+    data = cohort_form(berlin_march, page.context["inline_admin_formsets"], [mary, mary])
+
+    response = client.post(f"{COHORTS}{berlin_march.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert "mary is listed more than once." in response.text
+    assert not Enrolment.objects.filter(trainee=mary).exists()
+
+
+def test_it_enrols_a_removed_trainee_again_from_the_enrolment_form(
+    admin: User, berlin_march: Cohort
+) -> None:
+    alan = enrolment_of(berlin_march, "alan")
+
+    response = client_for(admin).post(
+        f"{ENROLMENTS}add/", {"cohort": berlin_march.pk, "trainee": alan.trainee_id}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == ENROLMENTS
+    revived = enrolment_of(berlin_march, "alan")
+    assert revived.pk == alan.pk
+    assert (revived.state, revived.removed_at) == (Enrolment.State.INVITED, None)
+    entry = LogEntry.objects.get(content_type__model="enrolment")
+    assert entry.object_id == str(alan.pk)
+
+
+@pytest.mark.parametrize("way", ["import", "enrolment form", "cohort inline"])
+def test_it_provisions_the_labs_of_trainees_who_join_a_running_cohort(
+    admin: User,
+    berlin_march: Cohort,
+    cluster: Cluster,
+    standin: KubeStandIn,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+    way: str,
+) -> None:
+    settings.LAB_PROVISION_CONCURRENCY = 1  # threads would not see this test's transaction
+    berlin_march.cluster = cluster
+    berlin_march.save()
+    mary = User.objects.create_user("mary", "mary@example.com")
+    client = client_for(admin)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        if way == "import":
+            data = b"email,first_name,last_name\nmary@example.com,Mary,Jackson\n"
+            response = client.post(f"{COHORTS}{berlin_march.pk}/import/", {"file": upload(data)})
+        elif way == "enrolment form":
+            response = client.post(
+                f"{ENROLMENTS}add/", {"cohort": berlin_march.pk, "trainee": mary.pk}
+            )
+        else:
+            page = client.get(f"{COHORTS}{berlin_march.pk}/change/")
+            data = cohort_form(berlin_march, page.context["inline_admin_formsets"], [mary])
+            response = client.post(f"{COHORTS}{berlin_march.pk}/change/", data)
+
+    assert response.status_code == 302
+    lab = Lab.objects.get(enrolment__trainee=mary)
+    assert lab.state == Lab.State.READY
+    assert standin.get("v1", "Namespace", lab.namespace) is not None
+    # Only the newcomer: the others' labs are the admin's or the schedule's business.
+    assert Lab.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("hours_from_now", "has_cluster"),
+    [(48, True), (-24 * 10, True), (-1, False)],
+    ids=["starts in two days", "ended a week ago", "running without a cluster"],
+)
+def test_it_provisions_nothing_for_a_cohort_that_is_not_due(
+    admin: User,
+    fixture_course: Course,
+    cluster: Cluster,
+    standin: KubeStandIn,
+    django_capture_on_commit_callbacks: Any,
+    hours_from_now: int,
+    has_cluster: bool,
+) -> None:
+    cohort = make_cohort(fixture_course, "later", hours_from_now=hours_from_now)
+    if has_cluster:
+        cohort.cluster = cluster
+        cohort.save()
+    data = b"email,first_name,last_name\nmary@example.com,Mary,Jackson\n"
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client_for(admin).post(f"{COHORTS}{cohort.pk}/import/", {"file": upload(data)})
+
+    assert response.status_code == 302
+    assert Enrolment.objects.filter(cohort=cohort).count() == 1
+    assert callbacks == []  # no invites asked for, and no labs queued
+    assert not Lab.objects.exists()
+    assert standin.requests == []
+
+
+# -- the upload limit holds while the file is read ---------------------------------------
+
+
+def test_it_refuses_an_upload_over_the_limit(admin: User, berlin_march: Cohort) -> None:
+    row = b"someone@example.com,Some,One\n"
+    data = b"email,first_name,last_name\n" + row * (MAX_UPLOAD_BYTES // len(row) + 1)
+
+    response = client_for(admin).post(f"{COHORTS}{berlin_march.pk}/import/", {"file": upload(data)})
+
+    assert response.status_code == 200
+    assert "The file is larger than 2 MB; is it a CSV file?" in response.text
+    assert not User.objects.filter(email="someone@example.com").exists()
+
+
+def test_it_reads_no_more_than_the_limit_whatever_size_the_upload_claims() -> None:
+    row = b"someone@example.com,Some,One\n"
+    data = b"email,first_name,last_name\n" + row * (MAX_UPLOAD_BYTES // len(row) + 1)
+    claims_small = upload(data)
+    claims_small.size = 100  # as an upload handler that does not know the length might say
+
+    form = ImportForm(data={}, files={"file": claims_small})
+
+    assert not form.is_valid()
+    assert form.errors["file"] == ["The file is larger than 2 MB; is it a CSV file?"]
+    assert claims_small.tell() == MAX_UPLOAD_BYTES + 1
+
+
+def test_it_takes_an_upload_of_exactly_the_limit() -> None:
+    data = b"email,first_name,last_name\n".ljust(MAX_UPLOAD_BYTES, b"\n")
+
+    form = ImportForm(data={}, files={"file": upload(data)})
+
+    assert form.is_valid(), form.errors
+    assert form.content == data

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
+from axes.models import AccessAttempt
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core import mail
-from django.test import Client
+from django.http import HttpResponse
+from django.test import AsyncClient, Client
+from django.utils import timezone
 from pytest_django import Settings
 
 from tests.factories import PASSWORD, make_user
@@ -208,3 +213,156 @@ def test_it_refuses_an_email_address_two_accounts_share(client: Client, trainee:
     assert not client.login(username=trainee.email.upper(), password=PASSWORD)
     assert client.login(username="twin", password=PASSWORD)
     assert client.login(username=trainee.username, password=PASSWORD)
+
+
+# -- throttling: ten wrong passwords lock the login out from that address ----------------
+
+
+def fail_logins(client: Client, login: str, times: int, **extra: str) -> list[int]:
+    """Post a wrong password ``times`` times; the status codes of the answers."""
+    return [
+        client.post(
+            "/accounts/login/", {"username": login, "password": "wrong"}, **extra
+        ).status_code
+        for _ in range(times)
+    ]
+
+
+def test_it_refuses_even_the_right_password_after_ten_wrong_ones(
+    client: Client, trainee: User
+) -> None:
+    failures = fail_logins(client, "tina_trainee", 10)
+
+    response = client.post("/accounts/login/", {"username": "tina_trainee", "password": PASSWORD})
+
+    # The tenth failure locks: its answer is already the lockout page.
+    assert failures == [200] * 9 + [429]
+    assert response.status_code == 429
+    assert response["Retry-After"] == "900"
+    assert "<h1>Too many failed logins</h1>" in response.text
+    assert "Try again in\n    15 minutes" in response.text
+    assert 'href="/static/css/lotse.css"' in response.text
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_lets_the_ninth_failure_be_followed_by_a_login(client: Client, trainee: User) -> None:
+    assert fail_logins(client, "tina_trainee", 9) == [200] * 9
+
+    response = client.post("/accounts/login/", {"username": "tina_trainee", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert AccessAttempt.objects.count() == 0  # a success clears the count
+
+
+def test_it_counts_email_logins_under_the_username(client: Client, trainee: User) -> None:
+    fail_logins(client, "tina_trainee", 5)
+    fail_logins(client, "TINA_TRAINEE@example.com", 5)
+
+    by_name = client.post("/accounts/login/", {"username": "tina_trainee", "password": PASSWORD})
+    by_email = client.post(
+        "/accounts/login/", {"username": "Tina_Trainee@Example.com", "password": PASSWORD}
+    )
+
+    assert (by_name.status_code, by_email.status_code) == (429, 429)
+    assert set(AccessAttempt.objects.values_list("username", flat=True)) == {"tina_trainee"}
+
+
+def test_it_locks_the_login_out_from_that_address_only(client: Client, trainee: User) -> None:
+    fail_logins(client, "tina_trainee", 10, REMOTE_ADDR="198.51.100.7")
+
+    elsewhere = Client().post(
+        "/accounts/login/",
+        {"username": "tina_trainee", "password": PASSWORD},
+        REMOTE_ADDR="198.51.100.8",
+    )
+    other_login = Client().post(
+        "/accounts/login/",
+        {"username": "tom_trainee", "password": "wrong"},
+        REMOTE_ADDR="198.51.100.7",
+    )
+
+    assert elsewhere.status_code == 302
+    assert other_login.status_code == 200
+
+
+def test_it_lets_the_login_in_again_after_the_cool_off(client: Client, trainee: User) -> None:
+    fail_logins(client, "tina_trainee", 10)
+    AccessAttempt.objects.update(attempt_time=timezone.now() - dt.timedelta(minutes=16))
+
+    response = client.post("/accounts/login/", {"username": "tina_trainee", "password": PASSWORD})
+
+    assert response.status_code == 302
+
+
+def test_it_throttles_the_admin_login_too(client: Client, admin: User) -> None:
+    for _ in range(10):
+        client.post("/admin/login/", {"username": "ada_admin", "password": "wrong"})
+
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "ada_admin", "password": PASSWORD}
+    )
+
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.text
+
+
+def test_it_honours_the_configured_limit_and_cool_off(
+    client: Client, trainee: User, settings: Settings
+) -> None:
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.AXES_COOLOFF_TIME = dt.timedelta(minutes=2)
+    fail_logins(client, "tina_trainee", 3)
+
+    response = client.post("/accounts/login/", {"username": "tina_trainee", "password": PASSWORD})
+
+    assert response.status_code == 429
+    assert response["Retry-After"] == "120"
+    assert "Try again in\n    2 minutes" in response.text
+
+
+def test_it_trusts_x_forwarded_for_only_from_configured_proxies(
+    client: Client, trainee: User, settings: Settings
+) -> None:
+    # Without a trusted proxy the header is the client's own word: changing it does not help.
+    fail_logins(client, "tina_trainee", 10, HTTP_X_FORWARDED_FOR="203.0.113.1")
+    spoofed = client.post(
+        "/accounts/login/",
+        {"username": "tina_trainee", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.2",
+    )
+    assert spoofed.status_code == 429
+
+    # Behind one proxy, the entry it appended is the client's address.
+    settings.TRUSTED_PROXY_COUNT = 1
+    AccessAttempt.objects.all().delete()
+    fail_logins(client, "tina_trainee", 10, HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.1")
+    same_client = client.post(
+        "/accounts/login/",
+        {"username": "tina_trainee", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.1",
+    )
+    other_client = client.post(
+        "/accounts/login/",
+        {"username": "tina_trainee", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.2",
+    )
+
+    assert same_client.status_code == 429
+    assert other_client.status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_shows_the_lockout_page_through_the_async_middleware(trainee: User) -> None:
+    # The ASGI server runs the middleware chain async, which takes another path in axes.
+    async def eleven_attempts() -> HttpResponse:
+        client = AsyncClient()
+        for _ in range(10):
+            await client.post("/accounts/login/", {"username": "tina_trainee", "password": "x"})
+        return await client.post(
+            "/accounts/login/", {"username": "tina_trainee", "password": PASSWORD}
+        )
+
+    response = async_to_sync(eleven_attempts)()
+
+    assert response.status_code == 429
+    assert "<h1>Too many failed logins</h1>" in response.text

@@ -96,9 +96,11 @@ def test_it_shows_the_current_slide_the_next_and_the_notes_in_the_speaker_view(
 
     current = speaker.frame_locator("#current-slide iframe")
     upcoming = speaker.frame_locator("#upcoming-slide iframe")
-    expect(current.locator("section.present h1")).to_have_text("Pods")
-    expect(upcoming.locator("section.present h2")).to_have_text("A pod manifest")
-    expect(speaker.locator(".speaker-controls-notes .value")).to_contain_text("Ask the room what")
+    # The popup loads the deck twice over: give it time on a busy machine.
+    expect(current.locator("section.present h1")).to_have_text("Pods", timeout=20_000)
+    expect(upcoming.locator("section.present h2")).to_have_text("A pod manifest", timeout=20_000)
+    notes = speaker.locator(".speaker-controls-notes .value")
+    expect(notes).to_contain_text("Ask the room what", timeout=20_000)
     expect(upcoming.locator(".deck-bar")).to_be_hidden()  # the slide alone, title unhidden
     speaker.wait_for_timeout(500)  # let the frames paint for the screenshot
     speaker.screenshot(path=str(ARTIFACTS / "speaker-view.png"))

@@ -3,6 +3,9 @@ test that reports the version or the exact error, lab actions behind confirmatio
 
 from __future__ import annotations
 
+import html
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +17,20 @@ from pytest_django.fixtures import Settings
 
 from courseware import cohort_labs
 from courseware.models import Cohort
-from labs import admission, provisioning, secrets
+from labs import admission, provisioning, secrets, tasks
+from labs.kube import ClusterError, Kube
 from labs.models import Cluster, Lab, installation_key
 from simcluster import KubeStandIn
-from tests.factories import People, client_for, enrol, kube_for, make_cluster, make_user
+from tests.factories import (
+    People,
+    client_for,
+    enrol,
+    kube_for,
+    lotse_labels,
+    make_cluster,
+    make_user,
+    put_namespace,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +76,7 @@ def test_it_takes_a_kubeconfig_from_the_admin_form(people: People, standin: Kube
     [
         ("clusters: [", "", "Not YAML"),
         ("kind: Config\n", "", "Not a kubeconfig: it has no contexts."),
+        ("contexts: a-string\n", "", "“contexts” must be a list of entries"),
         (
             "contexts: [{name: a}]\n",
             "b",
@@ -242,7 +256,10 @@ def test_it_refuses_to_run_without_a_key(settings: Settings) -> None:
 
 
 def test_it_asks_before_tearing_labs_down(
-    people: People, cohort: Cohort, standin: KubeStandIn
+    people: People,
+    cohort: Cohort,
+    standin: KubeStandIn,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     cohort.cluster = make_cluster(standin)
     cohort.save()
@@ -260,7 +277,12 @@ def test_it_asks_before_tearing_labs_down(
     assert '<input type="submit" value="Yes, tear down the selected labs">' in asked.text
     assert Lab.objects.get(pk=lab.pk).state == Lab.State.READY
 
-    done = client.post("/admin/labs/lab/", {**form, "confirmed": "yes"}, follow=True)
+    # The task is queued once the action's transaction commits, not before.
+    with django_capture_on_commit_callbacks() as queued:
+        done = client.post("/admin/labs/lab/", {**form, "confirmed": "yes"}, follow=True)
+    assert Lab.objects.get(pk=lab.pk).state == Lab.State.READY
+    for callback in queued:
+        callback()
 
     # Tasks run eagerly here: the work is done, so the report must not say "queued".
     assert "Started tearing down 1 lab(s); the list shows their state." in done.text
@@ -421,3 +443,283 @@ def test_it_says_when_a_lab_action_finds_no_labs(
 
     assert "No labs to provision: the selection has none." in response.text
     assert not Lab.objects.exists()
+
+
+# -- stored kubeconfigs: inline credentials only; the connection test needs change ---------
+
+
+def with_user(standin: KubeStandIn, user: dict[str, Any], **cluster: Any) -> dict[str, Any]:
+    """The stand-in's kubeconfig with its user entry (and cluster entry) replaced."""
+    config = standin.kubeconfig()
+    config["users"][0]["user"] = user
+    config["clusters"][0]["cluster"].update(cluster)
+    return config
+
+
+def stored_cluster(name: str, config: dict[str, Any]) -> Cluster:
+    """A cluster row holding ``config`` as it is, as a row stored before any check would."""
+    cluster = Cluster(name=name)
+    cluster.set_kubeconfig(yaml.safe_dump(config))
+    cluster.save()
+    return cluster
+
+
+def exec_plugin(marker: Path) -> dict[str, Any]:
+    """A user entry whose credential plugin leaves ``marker`` behind when it runs."""
+    credential = json.dumps({
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+        "status": {"token": "standin-token"},
+    })  # fmt: skip
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "/bin/sh",
+            "args": ["-c", f"touch {marker}; echo '{credential}'"],
+            "interactiveMode": "Never",
+        }
+    }
+
+
+def add_cluster(client: Any, text: str) -> Any:
+    return client.post(
+        "/admin/labs/cluster/add/",
+        {
+            "name": "training", "access": "kubeconfig", "kubeconfig_text": text,
+            "toolbox_image": "x", "ingress_namespaces": "",
+        },
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("user", "cluster", "error"),
+    [
+        (
+            {"exec": {"command": "/bin/true"}},
+            {},
+            "user “lotse-standin”: “exec” runs a program on the Lotse host; use inline "
+            "credentials (token, client-certificate-data, client-key-data).",
+        ),
+        (
+            {"auth-provider": {"name": "gcp", "config": {"cmd-path": "/bin/true"}}},
+            {},
+            "user “lotse-standin”: “auth-provider” runs a program or reads files on the Lotse host",
+        ),
+        (
+            {"tokenFile": "/etc/hostname"},
+            {},
+            "user “lotse-standin”: “tokenFile” reads a file on the Lotse host; use “token”",
+        ),
+        (
+            {"client-certificate": "/etc/ssl/a.crt", "client-key": "/etc/ssl/a.key"},
+            {},
+            "user “lotse-standin”: “client-key” names a file on the Lotse host; use "
+            "“client-key-data” with the content inline.",
+        ),
+        (
+            {"token": "t"},
+            {"certificate-authority": "/etc/ssl/ca.crt"},
+            "cluster “lotse-standin”: “certificate-authority” names a file on the Lotse host",
+        ),
+        (
+            {"token": "t", "as-user-extra": {"a": ["b"]}},
+            {},
+            "user “lotse-standin”: “as-user-extra” is not one of the keys Lotse accepts.",
+        ),
+    ],
+)
+def test_it_takes_only_inline_credentials_in_the_admin_form(
+    people: People, standin: KubeStandIn, user: dict, cluster: dict, error: str
+) -> None:
+    text = yaml.safe_dump(with_user(standin, user, **cluster))
+
+    response = add_cluster(client_for(people.admin), text)
+
+    assert response.status_code == 200
+    assert error in html.unescape(response.text)
+    assert not Cluster.objects.filter(name="training").exists()
+
+
+def test_it_takes_client_certificates_inline(people: People, standin: KubeStandIn) -> None:
+    user = {"client-certificate-data": "Y2VydA==", "client-key-data": "a2V5"}
+    text = yaml.safe_dump(with_user(standin, user, **{"certificate-authority-data": "Y2E="}))
+
+    response = add_cluster(client_for(people.admin), text)
+
+    assert response.status_code == 302
+    assert Cluster.objects.filter(name="training").exists()
+
+
+def test_it_names_line_and_column_of_broken_yaml_without_echoing_it(people: People) -> None:
+    text = (
+        "apiVersion: v1\n"
+        "users:\n"
+        "- name: admin\n"
+        "  user:\n"
+        "    token: s3cret-admin-token-0123: x\n"
+        "    password: s3cret-password\n"
+    )
+
+    response = add_cluster(client_for(people.admin), text)
+
+    assert response.status_code == 200
+    assert "Not YAML:" in response.text
+    assert "mapping values are not allowed here (line 5, column 35)" in response.text
+    assert "s3cret" not in response.text
+    assert not Cluster.objects.filter(name="training").exists()
+
+
+def test_it_never_runs_the_exec_plugin_of_a_stored_kubeconfig(
+    people: People, standin: KubeStandIn, tmp_path: Path
+) -> None:
+    marker = tmp_path / "exec-ran"
+    cluster = stored_cluster("plugged", with_user(standin, exec_plugin(marker)))
+
+    with pytest.raises(ClusterError, match="“exec” runs a program on the Lotse host"):
+        Kube.for_cluster(cluster)
+    response = client_for(people.admin).post(
+        "/admin/labs/cluster/",
+        {"action": "test_connection", "_selected_action": [cluster.pk]},
+        follow=True,
+    )
+
+    assert "Plugged: cluster &#x27;plugged&#x27;: the stored kubeconfig is refused" in response.text
+    assert not marker.exists()
+    assert standin.requests == []
+
+
+def test_it_never_sends_a_host_file_as_a_token(
+    people: People, standin: KubeStandIn, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "host-secret"
+    token_file.write_text("host-secret-token")
+    cluster = stored_cluster("filed", with_user(standin, {"tokenFile": str(token_file)}))
+
+    response = client_for(people.admin).post(
+        "/admin/labs/cluster/",
+        {"action": "test_connection", "_selected_action": [cluster.pk]},
+        follow=True,
+    )
+
+    assert "“tokenFile” reads a file on the Lotse host" in html.unescape(response.text)
+    assert standin.requests == []
+
+
+def test_it_refuses_the_connection_test_without_change_permission(
+    standin: KubeStandIn, cohort: Cohort
+) -> None:
+    cluster = make_cluster(standin)
+    viewer = make_user("vic_viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_cluster"))
+    client = client_for(viewer)
+
+    listing = client.get("/admin/labs/cluster/")
+    forged = client.post(
+        "/admin/labs/cluster/",
+        {"action": "test_connection", "_selected_action": [cluster.pk]},
+        follow=True,
+    )
+
+    assert listing.status_code == 200
+    assert ">stand-in</a>" in listing.text
+    assert 'value="test_connection"' not in listing.text
+    assert "reachable" not in forged.text
+    assert standin.requests == []
+
+
+def test_it_offers_the_connection_test_with_change_permission(standin: KubeStandIn) -> None:
+    cluster = make_cluster(standin)
+    editor = make_user("eve_editor", is_staff=True)
+    editor.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_cluster", "change_cluster"])
+    )
+
+    response = client_for(editor).post(
+        "/admin/labs/cluster/",
+        {"action": "test_connection", "_selected_action": [cluster.pk]},
+        follow=True,
+    )
+
+    assert "Stand-in: reachable, Kubernetes v1." in response.text
+
+
+# -- a kubeconfig the current keys cannot open: an error of that cluster only -------------
+
+
+def rekeyed(settings: Settings) -> None:
+    """Replace the encryption keys: what was stored before cannot be opened any more."""
+    settings.KUBECONFIG_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+
+def test_it_names_the_cluster_whose_kubeconfig_cannot_be_decrypted(
+    people: People, standin: KubeStandIn, settings: Settings
+) -> None:
+    locked = make_cluster(standin, "locked")
+    rekeyed(settings)
+    readable = make_cluster(standin, "readable")
+
+    with pytest.raises(ClusterError, match="cluster 'locked': the stored kubeconfig cannot be"):
+        Kube.for_cluster(locked)
+    response = client_for(people.admin).post(
+        "/admin/labs/cluster/",
+        {"action": "test_connection", "_selected_action": [locked.pk, readable.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert (
+        "Locked: cluster &#x27;locked&#x27;: the stored kubeconfig cannot be decrypted with "
+        "KUBECONFIG_ENCRYPTION_KEYS" in response.text
+    )
+    assert "Readable: reachable, Kubernetes v1." in response.text
+
+
+def test_it_answers_503_for_a_kubeconfig_download_it_cannot_decrypt(
+    people: People, cohort: Cohort, standin: KubeStandIn, settings: Settings
+) -> None:
+    cohort.cluster = make_cluster(standin)
+    cohort.save()
+    lab = provisioning.ensure_lab(cohort.enrolments.get(trainee=people.trainee))
+    provisioning.provision(lab.pk)
+    rekeyed(settings)
+
+    response = client_for(people.trainee).get(f"/cohorts/{cohort.slug}/kubeconfig/")
+
+    assert response.status_code == 503
+    assert "cluster 'stand-in': the stored kubeconfig cannot be decrypted" in response.text
+
+
+def test_it_sweeps_the_other_clusters_past_one_it_cannot_decrypt(
+    standin: KubeStandIn, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_cluster(standin, "locked")
+    rekeyed(settings)
+    readable = make_cluster(standin, "readable")
+    put_namespace(standin, "lab-gone", lotse_labels(readable, enrolment_id=99))
+
+    found = tasks.sweep_orphans()
+
+    assert "locked" not in found
+    assert "lab-gone" in found["readable"]
+    assert "orphan sweep of locked failed: cluster 'locked': the stored kubeconfig" in caplog.text
+
+
+def test_it_reads_nothing_without_keys_and_says_so(
+    standin: KubeStandIn, settings: Settings
+) -> None:
+    cluster = make_cluster(standin)
+    settings.KUBECONFIG_ENCRYPTION_KEYS = []
+
+    with pytest.raises(ClusterError, match="KUBECONFIG_ENCRYPTION_KEYS is not set"):
+        Kube.for_cluster(cluster)
+
+
+def test_it_does_not_store_a_kubeconfig_without_keys(
+    people: People, standin: KubeStandIn, settings: Settings
+) -> None:
+    settings.KUBECONFIG_ENCRYPTION_KEYS = []
+
+    response = add_cluster(client_for(people.admin), yaml.safe_dump(standin.kubeconfig()))
+
+    assert response.status_code == 200
+    assert "KUBECONFIG_ENCRYPTION_KEYS is not set" in response.text
+    assert not Cluster.objects.filter(name="training").exists()

@@ -479,6 +479,33 @@ def test_it_imports_a_thousand_rows_with_the_queries_of_ten(
         assert len(large) - len(small) <= 3 * math.ceil(1000 / 90)
 
 
+def test_it_refuses_staff_and_superusers_as_trainees(upcoming_cohort: Cohort, admin: User) -> None:
+    User.objects.create_user("sam", "sam@example.com", is_staff=True)
+
+    assert errors_of(
+        upcoming_cohort,
+        csv_of(
+            "grace@example.com,Grace,Hopper", "ADA_ADMIN@example.com,Ada,A", "sam@example.com,S,S"
+        ),
+    ) == [
+        (
+            3,
+            "email",
+            "ADA_ADMIN@example.com (ada_admin) is a superuser; staff and superusers cannot be "
+            "enrolled as trainees.",
+        ),
+        (
+            4,
+            "email",
+            "sam@example.com (sam) is a staff account; staff and superusers cannot be enrolled "
+            "as trainees.",
+        ),
+    ]
+    with pytest.raises(EnrolmentRefused, match=r"ada_admin\) is a superuser"):
+        enrol(upcoming_cohort, email=admin.email, first_name="Ada", last_name="Admin")
+    assert not Enrolment.objects.exists()
+
+
 def test_it_enrols_one_person(upcoming_cohort: Cohort) -> None:
     enrolment = enrol(
         upcoming_cohort, email=" Ada@Example.com ", first_name="Ada", last_name="Lovelace"
@@ -526,3 +553,46 @@ def test_it_removes_an_enrolment(upcoming_cohort: Cohort) -> None:
     enrolment.refresh_from_db()
     assert enrolment.state == Enrolment.State.REMOVED
     assert enrolment.removed_at is not None
+
+
+@pytest.mark.parametrize(
+    ("line", "column"),
+    [
+        ("ada@example.com,A\x00da,Lovelace", "first_name"),
+        ("ada@exam\x00ple.com,Ada,Lovelace", "email"),
+        ("ada@example.com,Ada,Love\x00lace", "last_name"),
+    ],
+)
+def test_it_reports_a_nul_byte_as_an_error_of_its_row(
+    upcoming_cohort: Cohort, admin: User, line: str, column: str
+) -> None:
+    data = csv_of("grace@example.com,Grace,Hopper", line)
+    label = {"email": "e-mail address", "first_name": "first name", "last_name": "last name"}
+
+    # Through the whole import, on whatever database the suite runs (PostgreSQL refuses
+    # NUL in text): an error of the row, never a database error.
+    with pytest.raises(CsvInvalid) as caught:
+        import_csv(upcoming_cohort, data, by=admin, send_invites=False)
+
+    assert [(e.row, e.column, e.message) for e in caught.value.errors] == [
+        (
+            3,
+            column,
+            f"The {label[column]} contains a NUL character (a zero byte); save the file again "
+            "as plain CSV text.",
+        )
+    ]
+    assert not Enrolment.objects.exists()
+
+
+def test_it_reports_a_nul_byte_in_the_header(upcoming_cohort: Cohort) -> None:
+    data = b"email,first_na\x00me,last_name\nada@example.com,Ada,Lovelace\n"
+
+    assert errors_of(upcoming_cohort, data) == [
+        (
+            1,
+            None,
+            "The header contains a NUL character (a zero byte); save the file again as plain "
+            "CSV text. The first line must be the header email,first_name,last_name.",
+        )
+    ]

@@ -7,8 +7,10 @@ import datetime as dt
 import re
 import threading
 from unittest.mock import patch
+from urllib.parse import quote
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.core import mail
 from django.db import connection
@@ -43,14 +45,10 @@ def march_cohort(fixture_course: Course) -> Cohort:
 
 @pytest.fixture
 def invited_trainee() -> User:
-    """Ida, as an import leaves a trainee: the e-mail address as login, no usable password.
-    Not active either, to show that accepting the invite activates."""
+    """Ida, as an import leaves a trainee: the e-mail address as login, no usable password
+    (so nobody can log in as her until the invite sets one)."""
     return User.objects.create_user(
-        username="ida@example.com",
-        email="ida@example.com",
-        first_name="Ida",
-        last_name="Invited",
-        is_active=False,
+        username="ida@example.com", email="ida@example.com", first_name="Ida", last_name="Invited"
     )
 
 
@@ -75,7 +73,6 @@ def assert_not_accepted(enrolment: Enrolment) -> None:
     enrolment.trainee.refresh_from_db()
     assert enrolment.state != Enrolment.State.ACTIVE
     assert enrolment.accepted_at is None
-    assert not enrolment.trainee.is_active
     assert not enrolment.trainee.has_usable_password()
 
 
@@ -99,7 +96,9 @@ def test_it_shows_the_password_form_for_a_good_link(client: Client, enrolment: E
     assert "no-cache" in response["Cache-Control"]
 
 
-def test_it_sets_the_password_activates_and_logs_in(client: Client, enrolment: Enrolment) -> None:
+def test_it_sets_the_password_activates_the_enrolment_and_logs_in(
+    client: Client, enrolment: Enrolment
+) -> None:
     response = client.post(link(enrolment), accept_form())
 
     assert response.status_code == 302
@@ -323,6 +322,136 @@ def test_it_accepts_once_when_two_submits_race(enrolment: Enrolment) -> None:
 
     assert sorted(outcomes) == ["accepted", "used"]
     assert Enrolment.objects.get(pk=enrolment.pk).state == Enrolment.State.ACTIVE
+
+
+# -- an invite sets up a new account; it never resets, reactivates or reaches staff -------
+
+
+def test_it_never_sets_the_password_of_an_account_that_has_one(
+    client: Client, enrolment: Enrolment
+) -> None:
+    ida = enrolment.trainee
+    ida.set_password(PASSWORD)
+    ida.save()
+    url = link(enrolment)
+
+    page = client.get(url)
+    posted = client.post(url, accept_form("taken-over-password-99"))
+
+    assert page.status_code == 409
+    assert "You already have an account" in page.text
+    assert f'href="/accounts/login/?next={quote(url)}"' in page.text
+    assert posted.status_code == 409
+    ida.refresh_from_db()
+    assert ida.check_password(PASSWORD)
+    assert "_auth_user_id" not in client.session
+    enrolment.refresh_from_db()
+    assert (enrolment.state, enrolment.accepted_at) == (Enrolment.State.INVITED, None)
+
+
+def test_it_lets_a_trainee_with_a_password_join_once_logged_in(
+    client: Client, enrolment: Enrolment
+) -> None:
+    ida = enrolment.trainee
+    ida.set_password(PASSWORD)
+    ida.save()
+    url = link(enrolment)
+
+    logged_in = client.post(
+        "/accounts/login/", {"username": "ida@example.com", "password": PASSWORD, "next": url}
+    )
+    page = client.get(logged_in["Location"])
+    joined = client.post(url)
+
+    assert logged_in["Location"] == url
+    assert page.status_code == 200
+    assert "<h1>Join Kubernetes in March</h1>" in page.text
+    assert "Your password stays as it is." in page.text
+    assert 'name="new_password1"' not in page.text
+    assert joined.status_code == 302
+    assert joined["Location"] == enrolment.cohort.get_absolute_url()
+    enrolment.refresh_from_db()
+    assert enrolment.state == Enrolment.State.ACTIVE
+    assert enrolment.accepted_at is not None
+    ida.refresh_from_db()
+    assert ida.check_password(PASSWORD)
+    assert client.get(url).status_code == 410  # used
+
+
+def test_it_does_not_let_someone_else_join_for_the_trainee(
+    client: Client, enrolment: Enrolment, other_trainee: User
+) -> None:
+    ida = enrolment.trainee
+    ida.set_password(PASSWORD)
+    ida.save()
+    client.force_login(other_trainee)
+
+    page = client.get(link(enrolment))
+    posted = client.post(link(enrolment))
+
+    assert page.status_code == 409
+    assert posted.status_code == 409
+    enrolment.refresh_from_db()
+    assert enrolment.accepted_at is None
+    with pytest.raises(ValueError, match="only the invited trainee"):
+        invites.join(enrolment, other_trainee)
+
+
+def test_it_never_reactivates_a_deactivated_account(client: Client, enrolment: Enrolment) -> None:
+    ida = enrolment.trainee
+    ida.is_active = False
+    ida.save()
+    url = link(enrolment)
+
+    page = client.get(url)
+    posted = client.post(url, accept_form())
+
+    assert page.status_code == 403
+    assert "This account is deactivated" in page.text
+    assert "ask an admin to reactivate it" in page.text
+    assert posted.status_code == 403
+    assert_not_accepted(enrolment)
+    ida.refresh_from_db()
+    assert not ida.is_active
+    with pytest.raises(invites.InviteRefused) as refused:
+        invites.accept(enrolment, PASSWORD)
+    assert refused.value.problem == InviteProblem.DEACTIVATED
+
+
+@pytest.mark.parametrize("flag", ["is_superuser", "is_staff"])
+def test_it_never_sets_up_a_staff_account_through_an_invite(
+    client: Client, march_cohort: Cohort, flag: str
+) -> None:
+    # An enrolment from before enrolment refused staff: a superuser without a usable
+    # password (one who logs in some other way), enrolled and invited.
+    boss = User.objects.create_user("boss", "boss@example.com", **{flag: True})
+    enrolment = Enrolment.objects.create(cohort=march_cohort, trainee=boss)
+    invites.send_invite(enrolment)
+    url = link(enrolment)
+
+    page = client.get(url)
+    posted = client.post(url, accept_form())
+
+    assert page.status_code == 403
+    assert "The invite is for a staff account" in page.text
+    assert posted.status_code == 403
+    assert_not_accepted(enrolment)
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_refuses_when_the_account_got_a_password_after_the_link_was_checked(
+    enrolment: Enrolment,
+) -> None:
+    checked = invites.check_token(invites.make_token(enrolment))
+    assert checked.ok
+    User.objects.filter(pk=enrolment.trainee_id).update(password=make_password(PASSWORD))
+
+    with pytest.raises(invites.InviteRefused) as refused:
+        invites.accept(checked.enrolment, "another-password-99")
+
+    assert refused.value.problem == InviteProblem.HAS_PASSWORD
+    enrolment.trainee.refresh_from_db()
+    assert enrolment.trainee.check_password(PASSWORD)
 
 
 def test_it_emails_the_link_from_the_task(

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from courseware.env import env_bool, env_int, env_list, env_secret
@@ -106,23 +107,45 @@ def test_it_refuses_to_start_half_configured_in_production(
     assert message in result.stderr
 
 
-def test_it_passes_check_deploy_in_production() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL"}}
-    env.update(
+def check_deploy(**env: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py check --deploy`` in production mode, failing on warnings."""
+    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL"}}
+    base.update(
         SECRET_KEY=PROD_KEY, ALLOWED_HOSTS="lotse.example.com", SITE_URL="https://lotse.example.com"
     )
-
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
-        env=env,
+        env=base | env,
         capture_output=True,
         text=True,
         timeout=120,
     )
 
+
+def test_it_passes_check_deploy_in_production() -> None:
+    result = check_deploy(KUBECONFIG_ENCRYPTION_KEYS=Fernet.generate_key().decode())
+
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_it_warns_in_check_deploy_without_encryption_keys() -> None:
+    result = check_deploy()
+
+    assert result.returncode != 0
+    assert "(labs.W001) KUBECONFIG_ENCRYPTION_KEYS is not set" in result.stderr
+    assert "System check identified 1 issue" in result.stderr
+
+
+def test_it_names_an_encryption_key_that_is_not_a_fernet_key() -> None:
+    key = Fernet.generate_key().decode()
+
+    result = check_deploy(KUBECONFIG_ENCRYPTION_KEYS=f"{key},not-a-key")
+
+    assert result.returncode != 0
+    assert "(labs.E001) Key 2 of KUBECONFIG_ENCRYPTION_KEYS is not a Fernet key" in result.stderr
+    assert "not-a-key" not in result.stdout + result.stderr
 
 
 def test_it_reads_a_secret_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
