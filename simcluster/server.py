@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from simcluster import handlers, subresources
+from simcluster import handlers, subresources, wire
 from simcluster.errors import ApiError
 from simcluster.messages import LOGGED, error_response, respond
 from simcluster.resources import (
@@ -108,6 +108,7 @@ async def dispatch(cluster: KubeStandIn, request: web.Request) -> web.StreamResp
     else:
         group, version, rest = parts[1], parts[2], parts[3:]
     target = _parse_target(group, version, rest)
+    request[wire.RESOURCE] = target.resource
     if target.subresource is not None:
         return await subresources.serve(cluster, request, target)
     return await handlers.serve(cluster, request, target)
@@ -147,6 +148,7 @@ def _middleware(cluster: KubeStandIn) -> Callable[..., Awaitable[web.StreamRespo
         except Exception as error:
             log.exception("Kubernetes API stand-in failed on %s %s", request.method, request.path)
             response = error_response(ApiError(500, f"Internal error occurred: {error}"))
+        response = wire.finish(request, response)
         if not request.get(LOGGED):
             cluster.record(request.method, request.path, response.status)
         return response

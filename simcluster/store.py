@@ -54,7 +54,7 @@ Listener = Callable[[Event], None]
 def _shape(resource: Resource, obj: dict) -> dict:
     # kind, apiVersion and metadata first, as the server writes them.
     rest = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata")}
-    head = {"kind": resource.kind, "apiVersion": resource.api_version}
+    head = {"kind": resource.kind, "apiVersion": resource.stored_api_version}
     return {**head, "metadata": obj["metadata"], **rest}
 
 
