@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from simcluster.resources import known, namespaced_resources
+from simcluster.services import KUBERNETES_IP
 from simcluster.store import Event, Store, timestamp
 
 __all__ = ["NODE_NAME", "Controllers"]
@@ -31,6 +32,8 @@ PODS = known("", "v1", "pods")
 NODES = known("", "v1", "nodes")
 CONFIGMAPS = known("", "v1", "configmaps")
 SERVICE_ACCOUNTS = known("", "v1", "serviceaccounts")
+SERVICES = known("", "v1", "services")
+ENDPOINTS = known("", "v1", "endpoints")
 
 Later = Callable[..., None]
 
@@ -78,6 +81,17 @@ class Controllers:
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.store.create(NAMESPACES, {"metadata": {"name": name}})
         self.store.create(NODES, _node(), keep_status=True)
+        # The API server's own service and endpoints, as every cluster has them.
+        labels = {"component": "apiserver", "provider": "kubernetes"}
+        port = {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}
+        service = {"metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+                   "spec": {"clusterIP": KUBERNETES_IP, "ports": [port]}}  # fmt: skip
+        self.store.create(SERVICES, service)
+        address = {"addresses": [{"ip": _NODE_IP}],
+                   "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}  # fmt: skip
+        endpoints = {"metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+                     "subsets": [address]}  # fmt: skip
+        self.store.create(ENDPOINTS, endpoints)
 
     def on_event(self, event: Event) -> None:
         if event.type != "ADDED":

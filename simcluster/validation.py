@@ -162,3 +162,5 @@ def apply_defaults(resource: Resource, obj: dict, *, created: bool) -> None:
             obj["status"] = {"phase": "Pending", "qosClass": qos}
     elif resource.key == ("apps", "deployments"):
         obj.setdefault("spec", {}).setdefault("replicas", 1)
+    elif resource.key == ("", "secrets"):
+        obj.setdefault("type", "Opaque")
