@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from simcluster.cluster import KubeStandIn
     from simcluster.server import Target
 
-__all__ = ["apply_patch", "patch", "read_object", "serve"]
+__all__ = ["apply_patch", "patch", "read_object", "remove", "serve"]
 
 NAMESPACES = known("", "v1", "namespaces")
 APPLY = "application/apply-patch+yaml"
@@ -245,7 +245,7 @@ async def _delete_options(request: web.Request) -> dict:
     return options
 
 
-def _remove(
+def remove(
     cluster: KubeStandIn, resource: Resource, namespace: str | None, name: str, options: dict
 ) -> dict:
     store, dry = cluster.store, "All" in (options.get("dryRun") or [])
@@ -288,7 +288,7 @@ def _success(resource: Resource, obj: dict) -> dict:
 async def _delete(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
     assert target.name is not None
     options = await _delete_options(request)
-    deleted = _remove(cluster, target.resource, target.namespace, target.name, options)
+    deleted = remove(cluster, target.resource, target.namespace, target.name, options)
     return respond(
         deleted if target.resource.returns_deleted else _success(target.resource, deleted)
     )
@@ -303,7 +303,7 @@ async def _delete_collection(
     with cluster.store.lock:
         items, _ = cluster.store.list(resource, target.namespace)
         deleted = [
-            _remove(cluster, resource, target.namespace, obj["metadata"]["name"], options)
+            remove(cluster, resource, target.namespace, obj["metadata"]["name"], options)
             for obj in items
             if chosen.matches(obj)
         ]
