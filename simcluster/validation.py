@@ -2,7 +2,8 @@
 
 Only the rules that lab code and trainees run into are here: object names, a pod's containers,
 the fields of a pod spec that may not change, and the defaults a read-back shows (a pod's
-restart and DNS policy, a namespace's name label, a pod's Pending status and QoS class).
+restart and DNS policy, a namespace's name label, a pod's Pending status and QoS class, a
+Secret's type, a HorizontalPodAutoscaler's minimum and metric). Services: `simcluster.services`.
 """
 
 from __future__ import annotations
@@ -164,3 +165,11 @@ def apply_defaults(resource: Resource, obj: dict, *, created: bool) -> None:
         obj.setdefault("spec", {}).setdefault("replicas", 1)
     elif resource.key == ("", "secrets"):
         obj.setdefault("type", "Opaque")
+    elif resource.key == ("autoscaling", "horizontalpodautoscalers"):
+        # autoscaling/v2's defaults (objects are stored as v2): one replica at least, and
+        # 80% average CPU utilisation when no metric is named.
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("minReplicas", 1)
+        if not spec.get("metrics"):
+            target = {"type": "Utilization", "averageUtilization": 80}
+            spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
