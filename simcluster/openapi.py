@@ -151,7 +151,7 @@ def _param(name: str, where: str = "query") -> dict:
 def _op_name(verb: str, resource: Resource, namespaced: bool, suffix: str = "") -> str:
     group = "".join(part.capitalize() for part in (resource.group or "core").split(".")[:1])
     version = resource.version.capitalize()
-    scope = "Namespaced" if namespaced else ("" if not resource.namespaced else "")
+    scope = "Namespaced" if namespaced else ""
     return f"{verb}{group}{version}{scope}{resource.kind}{suffix}"
 
 

@@ -123,7 +123,9 @@ def allocate(resource: Resource, svc: dict, others: list[dict], previous: dict |
                     spec[field] = old[field]
         elif old.get("clusterIP") and spec.get("clusterIP") != old["clusterIP"]:
             message = f'Invalid value: "{spec.get("clusterIP")}": field is immutable'
-            raise ApiError.invalid(resource, name, [("spec.clusterIP", "FieldValueInvalid", message)])
+            raise ApiError.invalid(
+                resource, name, [("spec.clusterIP", "FieldValueInvalid", message)]
+            )
         else:
             _cluster_ip(resource, name, spec, ips)
         spec.setdefault("internalTrafficPolicy", "Cluster")

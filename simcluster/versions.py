@@ -83,11 +83,11 @@ def stored(resource: Resource, obj: dict) -> dict:
 
 def present(resource: Resource, document: dict) -> dict:
     """A stored object or list as ``resource``'s version shows it."""
-    if not _is_hpa_v1(resource) or document.get("apiVersion") != _V2:
+    if not _is_hpa_v1(resource):
         return document
     if document.get("kind") == f"{_HPA}List":
-        items = [_v2_to_v1(item) for item in document.get("items") or []]
+        items = [present(resource, item) for item in document.get("items") or []]
         return {**document, "apiVersion": _V1, "items": items}
-    if document.get("kind") == _HPA:
+    if document.get("kind") == _HPA and document.get("apiVersion") == _V2:
         return _v2_to_v1(document)
     return document

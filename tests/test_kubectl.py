@@ -216,13 +216,15 @@ lastTimestamp: "2020-01-01T00:00:00Z"
         return table(kubectl(simulated, "get", *args, "-n", ns).stdout)
 
     rs = shown("replicasets")
-    assert rs[0] == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"] and rs[1][:2] == ["rs", "2"]
+    assert rs[0] == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+    assert rs[1][:2] == ["rs", "2"]
     ep = shown("endpoints")
     assert ep[0] == ["NAME", "ENDPOINTS", "AGE"]
     assert ep[1][:2] == ["ep", "10.244.0.7:80,10.244.0.8:80"]
     pvc = shown("pvc")
     assert pvc[0][:6] == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS"]
-    assert pvc[1][0] == "data" and "standard" in pvc[1]
+    assert pvc[1][0] == "data"
+    assert "standard" in pvc[1]
     events = shown("events")
     assert events[0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     assert events[1][1:] == ["Normal", "Pulled", "pod/web", 'Successfully pulled image "nginx"']
@@ -242,7 +244,12 @@ lastTimestamp: "2020-01-01T00:00:00Z"
     assert deployments[0] == [
         "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR",
     ]  # fmt: skip
-    assert deployments[1][:2] == ["web", "0/1"] and deployments[1][5:] == ["nginx", "nginx", "app=web"]
+    assert deployments[1][:2] == ["web", "0/1"]
+    assert deployments[1][5:] == [
+        "nginx",
+        "nginx",
+        "app=web",
+    ]
 
 
 def test_it_shows_nodes_namespaces_and_services_as_a_cluster_does(simulated) -> None:
@@ -268,7 +275,9 @@ def test_it_applies_creates_and_diffs_manifests_with_kubectls_validation(simulat
 
     applied = kubectl(simulated, "apply", "-n", ns, "-f", "-", stdin=pod)
     again = kubectl(simulated, "apply", "-n", ns, "-f", "-", stdin=pod)
-    created = kubectl(simulated, "create", "-n", ns, "-f", "-", stdin=POD.format(name="other", extra=""))
+    created = kubectl(
+        simulated, "create", "-n", ns, "-f", "-", stdin=POD.format(name="other", extra="")
+    )
     changed = pod.replace("nginx:1.27", "nginx:1.28")
     diff = kubectl(simulated, "diff", "-n", ns, "-f", "-", stdin=changed, check=False)
 
@@ -276,9 +285,11 @@ def test_it_applies_creates_and_diffs_manifests_with_kubectls_validation(simulat
     assert again.stdout.strip() == "pod/web unchanged"
     assert created.stdout.strip() == "pod/other created"
     assert diff.returncode == 1  # kubectl diff: 1 means "there are differences"
-    assert "-  - image: nginx:1.27" in diff.stdout and "+  - image: nginx:1.28" in diff.stdout
+    assert "-  - image: nginx:1.27" in diff.stdout
+    assert "+  - image: nginx:1.28" in diff.stdout
     stored = server.get("v1", "Pod", "web", ns)
-    assert stored is not None and stored["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert stored is not None
+    assert stored["spec"]["containers"][0]["image"] == "nginx:1.27"
 
 
 def test_it_refuses_a_misspelt_field_as_the_real_server_does(simulated) -> None:
@@ -296,7 +307,8 @@ def test_it_refuses_a_misspelt_field_as_the_real_server_does(simulated) -> None:
     ) in refused.stderr
     assert 'Warning: unknown field "spec.containers[0].imagePullPolice"' in warned.stderr
     stored = server.get("v1", "Pod", "typo", ns)
-    assert stored is not None and "imagePullPolice" not in stored["spec"]["containers"][0]
+    assert stored is not None
+    assert "imagePullPolice" not in stored["spec"]["containers"][0]
 
 
 def test_it_edits_an_object_in_the_editor(simulated, tmp_path: Path) -> None:
@@ -312,17 +324,20 @@ def test_it_edits_an_object_in_the_editor(simulated, tmp_path: Path) -> None:
 
     assert edited.stdout.strip() == "configmap/settings edited"
     stored = server.get("v1", "ConfigMap", "settings", ns)
-    assert stored is not None and stored["data"] == {"colour": "green"}
+    assert stored is not None
+    assert stored["data"] == {"colour": "green"}
 
 
 def test_it_explains_fields_from_the_openapi_documents(simulated) -> None:
     explained = kubectl(simulated, "explain", "pod.spec.containers").stdout
     deep = kubectl(simulated, "explain", "deployment.spec.strategy.type").stdout
 
-    assert "KIND:       Pod" in explained and "FIELD: containers <[]Container>" in explained
+    assert "KIND:       Pod" in explained
+    assert "FIELD: containers <[]Container>" in explained
     assert "List of containers belonging to the pod." in explained
     assert re.search(r"imagePullPolicy\s+<string>", explained)
-    assert "GROUP:      apps" in deep and "FIELD: type <string>" in deep
+    assert "GROUP:      apps" in deep
+    assert "FIELD: type <string>" in deep
 
 
 # -- the imperative commands (protobuf bodies) ------------------------------------------------
@@ -331,20 +346,23 @@ def test_it_explains_fields_from_the_openapi_documents(simulated) -> None:
 def test_it_creates_each_kind_the_imperative_commands_make(simulated) -> None:
     server, _ = simulated
     ns = namespace(simulated, "imperative")
+    rbac = "rbac.authorization.k8s.io"
     commands = [
-        (["create", "deployment", "web", "--image=nginx", "--replicas=2"], "deployment.apps/web created"),
-        (["create", "configmap", "cfg", "--from-literal=a=1"], "configmap/cfg created"),
-        (["create", "secret", "generic", "pw", "--from-literal=password=s3cret"], "secret/pw created"),
-        (["create", "service", "clusterip", "web", "--tcp=80:8080"], "service/web created"),
-        (["create", "job", "once", "--image=busybox"], "job.batch/once created"),
-        (["create", "cronjob", "tick", "--image=busybox", "--schedule=0 * * * *"], "cronjob.batch/tick created"),
-        (["create", "serviceaccount", "bot"], "serviceaccount/bot created"),
-        (["create", "role", "reader", "--verb=get,list", "--resource=pods"], "role.rbac.authorization.k8s.io/reader created"),
-        (["create", "rolebinding", "bot-reads", "--role=reader", f"--serviceaccount={ns}:bot"], "rolebinding.rbac.authorization.k8s.io/bot-reads created"),
-        (["create", "ingress", "site", "--rule=a.example.com/*=web:80"], "ingress.networking.k8s.io/site created"),
+        ("create deployment web --image=nginx --replicas=2", "deployment.apps/web created"),
+        ("create configmap cfg --from-literal=a=1", "configmap/cfg created"),
+        ("create secret generic pw --from-literal=password=s3cret", "secret/pw created"),
+        ("create service clusterip web --tcp=80:8080", "service/web created"),
+        ("create job once --image=busybox", "job.batch/once created"),
+        ("create cronjob tick --image=busybox --schedule=@hourly", "cronjob.batch/tick created"),
+        ("create serviceaccount bot", "serviceaccount/bot created"),
+        ("create role reader --verb=get,list --resource=pods", f"role.{rbac}/reader created"),
+        (f"create rolebinding bot-reads --role=reader --serviceaccount={ns}:bot",
+         f"rolebinding.{rbac}/bot-reads created"),
+        ("create ingress site --rule=a.example.com/*=web:80",
+         "ingress.networking.k8s.io/site created"),
     ]  # fmt: skip
-    for args, said in commands:
-        assert kubectl(simulated, *args, "-n", ns).stdout.strip() == said
+    for command, said in commands:
+        assert kubectl(simulated, *command.split(), "-n", ns).stdout.strip() == said
 
     secret = table(kubectl(simulated, "get", "secret", "pw", "-n", ns).stdout)
     binding = table(kubectl(simulated, "get", "rolebinding", "-o", "wide", "-n", ns).stdout)
@@ -352,11 +370,14 @@ def test_it_creates_each_kind_the_imperative_commands_make(simulated) -> None:
     can = kubectl(simulated, "auth", "can-i", "create", "pods", "-n", ns)
 
     assert secret[1][:3] == ["pw", "Opaque", "1"]
-    assert binding[1][:2] == ["bot-reads", "Role/reader"] and binding[1][-1] == f"{ns}:bot"
-    assert token.count(".") == 2 and server.tokens[token] == (ns, "bot")
+    assert binding[1][:2] == ["bot-reads", "Role/reader"]
+    assert binding[1][-1] == f"{ns}:bot"
+    assert token.count(".") == 2
+    assert server.tokens[token] == (ns, "bot")
     assert can.stdout.strip() == "yes"
     deployment = server.get("apps/v1", "Deployment", "web", ns)
-    assert deployment is not None and deployment["spec"]["replicas"] == 2
+    assert deployment is not None
+    assert deployment["spec"]["replicas"] == 2
     rule = server.get("networking.k8s.io/v1", "Ingress", "site", ns)
     assert rule is not None
     backend = rule["spec"]["rules"][0]["http"]["paths"][0]["backend"]
@@ -387,14 +408,16 @@ def test_it_exposes_scales_sets_images_and_autoscales_a_deployment(simulated) ->
     assert imaged.stdout.strip() == "deployment.apps/web image updated"
     assert scaled_out.stdout.strip() == "horizontalpodautoscaler.autoscaling/web autoscaled"
     service = table(kubectl(simulated, "get", "service", "web", "-n", ns).stdout)[1]
-    assert service[1] == "NodePort" and re.fullmatch(r"10\.(9[6-9]|10\d|11[01])\.\d+\.\d+", service[2])
+    assert service[1] == "NodePort"
+    assert re.fullmatch(r"10\.(9[6-9]|10\d|11[01])\.\d+\.\d+", service[2])
     assert re.fullmatch(r"80:3\d{4}/TCP", service[4])
     deployment = server.get("apps/v1", "Deployment", "web", ns)
     assert deployment is not None
     assert deployment["spec"]["replicas"] == 3
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     hpa = server.get("autoscaling/v2", "HorizontalPodAutoscaler", "web", ns)
-    assert hpa is not None and hpa["spec"]["minReplicas"] == 2
+    assert hpa is not None
+    assert hpa["spec"]["minReplicas"] == 2
     assert hpa["spec"]["metrics"][0]["resource"]["target"] == {
         "type": "Utilization", "averageUtilization": 70
     }  # fmt: skip
