@@ -212,6 +212,25 @@ def test_it_creates_from_a_protobuf_body(standin: KubeStandIn, messages: Message
 
 
 @needs_kubectl
+def test_it_streams_a_watch_as_length_prefixed_protobuf_frames(
+    standin: KubeStandIn, messages: Messages
+) -> None:
+    sent = urllib.request.Request(
+        standin.url + "/api/v1/namespaces?watch=true&timeoutSeconds=1",
+        headers={"Accept": f"{PROTOBUF},application/json"},
+    )
+    with urllib.request.urlopen(sent, timeout=10) as answer:
+        content_type, stream = answer.headers["Content-Type"], answer.read()
+
+    assert content_type == f"{PROTOBUF};stream=watch"
+    size = int.from_bytes(stream[:4], "big")
+    event = messages.decode(stream[4 : 4 + size])
+    assert (event["kind"], event["type"]) == ("WatchEvent", "ADDED")
+    assert event["object"]["kind"] == "Namespace"
+    assert event["object"]["metadata"]["name"] == "default"
+
+
+@needs_kubectl
 def test_it_refuses_a_protobuf_body_it_cannot_decode_with_415(standin: KubeStandIn) -> None:
     status, _, answer = request(
         standin, "POST", "/apis/apps/v1/namespaces/default/deployments", b"k8s\x00\xff\xff",
@@ -416,8 +435,7 @@ def test_it_serves_openapi_v2_as_json_and_refuses_protobuf(standin: KubeStandIn)
 # -- Services ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def core(standin: KubeStandIn) -> client.CoreV1Api:
+def core_api(standin: KubeStandIn) -> client.CoreV1Api:
     return client.CoreV1Api(standin.api_client())
 
 
@@ -425,7 +443,8 @@ def _service(name: str, **spec: object) -> dict:
     return {"metadata": {"name": name}, "spec": {"ports": [{"port": 80}], **spec}}
 
 
-def test_it_fills_a_services_defaults_and_allocates_its_cluster_ip(core: client.CoreV1Api) -> None:
+def test_it_fills_a_services_defaults_and_allocates_its_cluster_ip(standin: KubeStandIn) -> None:
+    core = core_api(standin)
     made = core.create_namespaced_service("default", _service("web", selector={"app": "web"}))
 
     spec = made.spec
@@ -440,7 +459,8 @@ def test_it_fills_a_services_defaults_and_allocates_its_cluster_ip(core: client.
     assert spec.cluster_ip != "10.96.0.1"  # the kubernetes service's, made at start
 
 
-def test_it_gives_node_ports_that_differ_and_refuses_a_taken_one(core: client.CoreV1Api) -> None:
+def test_it_gives_node_ports_that_differ_and_refuses_a_taken_one(standin: KubeStandIn) -> None:
+    core = core_api(standin)
     first = core.create_namespaced_service("default", _service("a", type="NodePort"))
     second = core.create_namespaced_service("default", _service("b", type="NodePort"))
     taken = first.spec.ports[0].node_port
@@ -458,7 +478,8 @@ def test_it_gives_node_ports_that_differ_and_refuses_a_taken_one(core: client.Co
     )
 
 
-def test_it_refuses_a_cluster_ip_already_taken(core: client.CoreV1Api) -> None:
+def test_it_refuses_a_cluster_ip_already_taken(standin: KubeStandIn) -> None:
+    core = core_api(standin)
     with pytest.raises(ApiException) as refused:
         core.create_namespaced_service("default", _service("dup", clusterIP="10.96.0.1"))
 
@@ -469,7 +490,8 @@ def test_it_refuses_a_cluster_ip_already_taken(core: client.CoreV1Api) -> None:
     )
 
 
-def test_it_keeps_headless_and_external_name_services_without_an_ip(core: client.CoreV1Api) -> None:
+def test_it_keeps_headless_and_external_name_services_without_an_ip(standin: KubeStandIn) -> None:
+    core = core_api(standin)
     headless = core.create_namespaced_service("default", _service("h", clusterIP="None"))
     external = core.create_namespaced_service(
         "default",
@@ -486,8 +508,9 @@ def test_it_keeps_headless_and_external_name_services_without_an_ip(core: client
 
 
 def test_it_keeps_a_services_cluster_ip_on_an_update_that_leaves_it_out(
-    core: client.CoreV1Api,
+    standin: KubeStandIn,
 ) -> None:
+    core = core_api(standin)
     made = core.create_namespaced_service("default", _service("keep"))
     body = _service("keep", selector={"app": "other"})
     body["metadata"]["resourceVersion"] = made.metadata.resource_version
