@@ -562,8 +562,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _stops_cleanly_on_sigterm(command: list[str], config: Path, port: int) -> None:
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+def _default_signals() -> None:
+    # A terminal's Ctrl-C reaches the process as SIGINT; a parent may have left it ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stops_cleanly(command: list[str], config: Path, port: int, stop: signal.Signals) -> None:
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, text=True, preexec_fn=_default_signals
+    )
     try:
         deadline = time.monotonic() + 120
         while not config.exists() and time.monotonic() < deadline and process.poll() is None:
@@ -571,7 +578,7 @@ def _stops_cleanly_on_sigterm(command: list[str], config: Path, port: int) -> No
         assert config.exists(), "no kubeconfig was written"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
             assert answer.read() == b"ok"
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         assert process.wait(10) == 0
     finally:
         if process.poll() is None:
@@ -584,13 +591,15 @@ def _stops_cleanly_on_sigterm(command: list[str], config: Path, port: int) -> No
         sock.listen()
 
 
-def test_it_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_it_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path: Path, stop: signal.Signals) -> None:
     port, config = _free_port(), tmp_path / "admin.kubeconfig"
 
-    _stops_cleanly_on_sigterm(
+    _stops_cleanly(
         [sys.executable, "-m", "simcluster", "--port", str(port), "--kubeconfig", str(config)],
         config,
         port,
+        stop,
     )
 
 
@@ -601,8 +610,11 @@ def test_it_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 def test_it_runs_alone_with_dev_simulate(tmp_path: Path) -> None:
     port, config = _free_port(), tmp_path / "admin.kubeconfig"
 
-    _stops_cleanly_on_sigterm(
-        ["./dev", "simulate", "--port", str(port), "--kubeconfig", str(config)], config, port
+    _stops_cleanly(
+        ["./dev", "simulate", "--port", str(port), "--kubeconfig", str(config)],
+        config,
+        port,
+        signal.SIGTERM,
     )
 
 
