@@ -17,12 +17,7 @@ from typing import Any
 
 import kubernetes_validate
 
-__all__ = [
-    "Definitions",
-    "UnknownField",
-    "definitions",
-    "prune_unknown",
-]
+__all__ = ["Definitions", "definitions", "prune_unknown"]
 
 _REF = "#/$defs/"
 # Kinds whose JSON is free-form: anything is accepted under them.
@@ -82,20 +77,16 @@ def definitions() -> Definitions:
     return Definitions(document["$defs"], "v" + ".".join(map(str, numbers)))
 
 
-class UnknownField(str):
-    """The path of a field that the kind's schema does not have, as the server names it:
-    ``spec.containers[0].imagePullPolice``."""
-
-
-def prune_unknown(obj: dict, api_version: str, kind: str) -> tuple[dict, list[UnknownField]]:
-    """``obj`` without the fields its kind does not define, and the paths of those fields.
+def prune_unknown(obj: dict, api_version: str, kind: str) -> tuple[dict, list[str]]:
+    """``obj`` without the fields its kind does not define, and the paths of those fields as
+    the server names them (``spec.containers[0].imagePullPolice``).
 
     An object of a kind without a definition is returned as it is."""
     known = definitions()
     name = known.name_of(api_version, kind)
     if name is None:
         return obj, []
-    found: list[UnknownField] = []
+    found: list[str] = []
     pruned = _prune(known, {"$ref": _REF + name}, obj, "", found)
     return pruned, found
 
@@ -119,7 +110,7 @@ def _prune(known: Definitions, schema: dict, value: Any, path: str, found: list)
             elif path == "" and key in ("apiVersion", "kind"):
                 out[key] = item
             else:
-                found.append(UnknownField(f"{path}.{key}" if path else key))
+                found.append(f"{path}.{key}" if path else key)
         return out
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [
