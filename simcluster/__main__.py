@@ -8,6 +8,8 @@ import os
 import signal
 import tempfile
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -24,6 +26,20 @@ _BANNER = """\
       export KUBECONFIG={path}
   Stop with Ctrl-C.
 =============================================================================="""
+
+
+def _wait_until_ready(url: str, seconds: float = 10.0) -> None:
+    """Return once ``/readyz`` answers, so the kubeconfig appears only for a serving cluster."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,20 +60,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--namespace", default=None, help="the kubeconfig's default namespace")
     args = parser.parse_args(argv)
 
+    # SIGTERM stops the cluster as Ctrl-C does: cleanly, with exit status 0.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     standin = KubeStandIn(auto_ready_after=args.auto_ready)
     standin.log_requests = False
     standin.start(port=args.port, host=args.host)
+    _wait_until_ready(standin.url)
     path = args.kubeconfig or Path(tempfile.gettempdir()) / f"lotse-standin-{args.port}.kubeconfig"
-    path.write_text(yaml.safe_dump(standin.kubeconfig(args.namespace), sort_keys=False))
-    os.chmod(path, 0o600)
+    # Written beside and renamed, so a reader never sees half a file.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(yaml.safe_dump(standin.kubeconfig(args.namespace), sort_keys=False))
+    os.chmod(partial, 0o600)
+    partial.replace(path)
     if args.auto_ready is None:
         pods = "stay Pending until something sets their status"
     else:
         pods = f"turn Running and Ready {args.auto_ready:g} s after they are created"
     print(_BANNER.format(url=standin.url, path=path, pods=pods), flush=True)
 
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         stopping.wait()
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from simcluster.resources import Resource, known, namespaced_resources
+from simcluster.services import KUBERNETES_IP
 from simcluster.store import Event, Store, timestamp
 
 __all__ = ["NODE_NAME", "Controllers"]
@@ -25,7 +26,7 @@ NODE_NAME = "standin-node"
 _NODE_IP = "172.18.0.2"
 # The API server as a kubeadm cluster publishes it: the `kubernetes` Service in `default`,
 # its virtual IP, and the node address and port behind it.
-_API_SERVICE_IP = "10.96.0.1"
+_API_SERVICE_IP = KUBERNETES_IP
 _API_PORT = 6443
 _VERSION = "v1.34.1"
 _CA = "-----BEGIN CERTIFICATE-----\nU0lNVUxBVEVEIENMVVNURVI=\n-----END CERTIFICATE-----\n"

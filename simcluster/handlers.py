@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from simcluster import versions
 from simcluster.errors import ApiError
 from simcluster.messages import dry_run, flag, get_or_404, read_body, respond
 from simcluster.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -19,12 +20,13 @@ from simcluster.resources import Resource, known
 from simcluster.selectors import ObjectFilter
 from simcluster.store import timestamp
 from simcluster.watch import serve_watch
+from simcluster.wire import check_fields
 
 if TYPE_CHECKING:
     from simcluster.cluster import KubeStandIn
     from simcluster.server import Target
 
-__all__ = ["apply_patch", "patch", "read_object", "serve"]
+__all__ = ["apply_patch", "patch", "read_object", "remove", "serve"]
 
 NAMESPACES = known("", "v1", "namespaces")
 APPLY = "application/apply-patch+yaml"
@@ -38,7 +40,9 @@ _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DE
 
 
 async def read_object(request: web.Request, resource: Resource) -> dict:
-    body = await read_body(request)
+    """The object a create or update sends: checked against its kind's fields as the request's
+    ``fieldValidation`` asks, and in the version the store keeps."""
+    body = await read_body(request, resource.kind)
     if not isinstance(body, dict):
         raise ApiError.bad_request(f"the body of the request is not a {resource.kind} object")
     api_version, kind = body.get("apiVersion"), body.get("kind")
@@ -56,7 +60,8 @@ async def read_object(request: web.Request, resource: Resource) -> dict:
         )
     if not isinstance(body.get("metadata", {}), dict):
         raise ApiError.bad_request("metadata must be an object")
-    return body
+    body = check_fields(request, resource, body, creating=True)
+    return versions.stored(resource, body)
 
 
 def _check_namespace(target: Target, body: dict) -> None:
@@ -193,7 +198,8 @@ async def patch(
             return _apply_create(cluster, request, target, body)
         if current is None:
             raise ApiError.not_found(resource, target.name)
-        patched = apply_patch(content_type, current, body)
+        patched = apply_patch(content_type, versions.present(resource, current), body)
+        patched = versions.stored(resource, check_fields(request, resource, patched))
         _check_namespace(target, patched)
         result = store.replace(
             resource,
@@ -217,6 +223,7 @@ def _apply_create(
         )
     if not isinstance(body, dict):
         raise ApiError.bad_request("the body of an apply patch must be an object")
+    body = versions.stored(target.resource, check_fields(request, target.resource, body))
     _check_namespace(target, body)
     metadata = body.setdefault("metadata", {})
     metadata.setdefault("name", target.name)
@@ -227,8 +234,8 @@ def _apply_create(
 
 
 async def _delete_options(request: web.Request) -> dict:
-    raw = await request.read()
-    options = json.loads(raw) if raw.strip() else {}
+    options = await read_body(request, "DeleteOptions") if request.can_read_body else {}
+    options = options or {}
     if not isinstance(options, dict):
         raise ApiError.bad_request("the body of a delete must be DeleteOptions")
     if "gracePeriodSeconds" in request.query:
@@ -238,7 +245,7 @@ async def _delete_options(request: web.Request) -> dict:
     return options
 
 
-def _remove(
+def remove(
     cluster: KubeStandIn, resource: Resource, namespace: str | None, name: str, options: dict
 ) -> dict:
     store, dry = cluster.store, "All" in (options.get("dryRun") or [])
@@ -281,7 +288,7 @@ def _success(resource: Resource, obj: dict) -> dict:
 async def _delete(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
     assert target.name is not None
     options = await _delete_options(request)
-    deleted = _remove(cluster, target.resource, target.namespace, target.name, options)
+    deleted = remove(cluster, target.resource, target.namespace, target.name, options)
     return respond(
         deleted if target.resource.returns_deleted else _success(target.resource, deleted)
     )
@@ -296,7 +303,7 @@ async def _delete_collection(
     with cluster.store.lock:
         items, _ = cluster.store.list(resource, target.namespace)
         deleted = [
-            _remove(cluster, resource, target.namespace, obj["metadata"]["name"], options)
+            remove(cluster, resource, target.namespace, obj["metadata"]["name"], options)
             for obj in items
             if chosen.matches(obj)
         ]

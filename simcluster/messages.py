@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from aiohttp import web
 
 from simcluster.errors import ApiError
+from simcluster.wire import DOCUMENT, decode
 
 if TYPE_CHECKING:
     from simcluster.cluster import KubeStandIn
@@ -22,9 +22,12 @@ LOGGED = web.RequestKey("standin.logged", bool)
 
 
 def respond(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
+    """A JSON answer; `simcluster.wire.finish` may turn it into a Table or protobuf."""
+    response = web.Response(
         body=json.dumps(body).encode(), status=status, content_type="application/json"
     )
+    response[DOCUMENT] = body
+    return response
 
 
 def error_response(error: ApiError) -> web.Response:
@@ -41,16 +44,9 @@ def dry_run(request: web.Request) -> bool:
     return "All" in request.query.getall("dryRun", [])
 
 
-async def read_body(request: web.Request) -> Any:
-    raw = await request.read()
-    content_type = request.content_type
-    if "protobuf" in content_type or "cbor" in content_type:
-        raise ApiError(415, f"the stand-in speaks JSON and YAML only, not {content_type}")
-    try:
-        return yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw or b"null")
-    except (ValueError, yaml.YAMLError) as error:
-        message = f"the body of the request could not be decoded: {error}"
-        raise ApiError.bad_request(message) from None
+async def read_body(request: web.Request, expected: str = "") -> Any:
+    """The body as JSON data, from JSON, YAML or protobuf; ``expected`` names the kind."""
+    return decode(await request.read(), request.content_type, expected)
 
 
 def get_or_404(cluster: KubeStandIn, target: Target) -> dict:

@@ -49,6 +49,8 @@ class Resource:
     (namespaces), ``label1035`` (services) or ``path`` (RBAC, where ``system:foo`` is valid).
     ``stored`` is false for review kinds, which are answered but never kept.
     ``returns_deleted`` marks the kinds whose DELETE answers the object rather than a Status.
+    ``stored_version`` names the version objects are kept in when it is not this one (the
+    resource is then another view of the same objects, see `simcluster.versions`).
     """
 
     group: str
@@ -64,10 +66,17 @@ class Resource:
     names: str = "subdomain"
     stored: bool = True
     returns_deleted: bool = False
+    stored_version: str = ""
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def stored_api_version(self) -> str:
+        """The apiVersion of the objects as the store keeps them."""
+        version = self.stored_version or self.version
+        return f"{self.group}/{version}" if self.group else version
 
     @property
     def singular(self) -> str:
@@ -127,6 +136,8 @@ RESOURCES: tuple[Resource, ...] = (
              short_names=("netpol",)),
     Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
              short_names=("hpa",), status=True, categories=_ALL),
+    Resource("autoscaling", "v1", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
+             short_names=("hpa",), status=True, categories=_ALL, stored_version="v2"),
     Resource(_RBAC, "v1", "roles", "Role", names="path"),
     Resource(_RBAC, "v1", "rolebindings", "RoleBinding", names="path"),
     Resource(_RBAC, "v1", "clusterroles", "ClusterRole", namespaced=False, names="path"),
@@ -170,7 +181,12 @@ def by_kind(api_version: str, kind: str) -> Resource | None:
 
 
 def namespaced_resources() -> list[Resource]:
-    return [resource for resource in RESOURCES if resource.namespaced and resource.stored]
+    """One resource per stored kind (other versions are views of the same objects)."""
+    return [
+        resource
+        for resource in RESOURCES
+        if resource.namespaced and resource.stored and not resource.stored_version
+    ]
 
 
 def _groups() -> dict[str, list[str]]:
@@ -242,6 +258,7 @@ def _subresources(resource: Resource) -> list[dict]:
             sub("scale", "Scale", ["get", "patch", "update"], group="autoscaling", version="v1")
         )
     if resource.key == ("", "pods"):
+        found.append(sub("eviction", "Eviction", ["create"], group="policy", version="v1"))
         found.append(sub("exec", "PodExecOptions", ["create", "get"]))
         found.append(sub("log", "Pod", ["get"]))
     if resource.key == ("", "serviceaccounts"):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from simcluster import handlers, subresources
+from simcluster import handlers, openapi, subresources, wire
 from simcluster.errors import ApiError
 from simcluster.messages import LOGGED, error_response, respond
 from simcluster.resources import (
@@ -36,7 +36,17 @@ __all__ = ["Target", "build_app"]
 
 log = logging.getLogger(__name__)
 
-_ROOT_PATHS = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]
+_ROOT_PATHS = [
+    "/api",
+    "/api/v1",
+    "/apis",
+    "/healthz",
+    "/livez",
+    "/openapi/v2",
+    "/openapi/v3",
+    "/readyz",
+    "/version",
+]
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,31 @@ def _discovery(cluster: KubeStandIn, parts: list[str]) -> dict | str | None:
     return None
 
 
+def _openapi(request: web.Request, parts: list[str]) -> web.Response:
+    if request.method != "GET":
+        raise ApiError.method_not_allowed()
+    if parts == ["openapi", "v2"]:
+        accept = request.headers.get("Accept", "")
+        if accept and not any(media in accept for media in ("json", "*/*")):
+            # Only JSON is served; kubectl asks for protobuf here only when v3 is missing.
+            raise ApiError(406, f"only application/json is served at /openapi/v2, not {accept}")
+        return web.Response(body=openapi.v2_document(), content_type="application/json")
+    if parts == ["openapi", "v3"]:
+        return respond(openapi.v3_index())
+    found = openapi.v3_document("/".join(parts[2:]))
+    if found is None:
+        raise ApiError.no_route()
+    body, digest = found
+    headers = {"Etag": f'"{digest}"'}
+    if request.query.get("hash") == digest:
+        headers["Cache-Control"] = "public, immutable"
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
 async def dispatch(cluster: KubeStandIn, request: web.Request) -> web.StreamResponse:
     parts = [part for part in request.path.split("/") if part]
+    if parts[:1] == ["openapi"] and len(parts) >= 2:
+        return _openapi(request, parts)
     is_resource = (parts[:1] == ["api"] and len(parts) > 2) or (
         parts[:1] == ["apis"] and len(parts) > 3
     )
@@ -108,6 +141,7 @@ async def dispatch(cluster: KubeStandIn, request: web.Request) -> web.StreamResp
     else:
         group, version, rest = parts[1], parts[2], parts[3:]
     target = _parse_target(group, version, rest)
+    request[wire.RESOURCE] = target.resource
     if target.subresource is not None:
         return await subresources.serve(cluster, request, target)
     return await handlers.serve(cluster, request, target)
@@ -147,6 +181,7 @@ def _middleware(cluster: KubeStandIn) -> Callable[..., Awaitable[web.StreamRespo
         except Exception as error:
             log.exception("Kubernetes API stand-in failed on %s %s", request.method, request.path)
             response = error_response(ApiError(500, f"Internal error occurred: {error}"))
+        response = wire.finish(request, response)
         if not request.get(LOGGED):
             cluster.record(request.method, request.path, response.status)
         return response

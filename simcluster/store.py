@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 
 from simcluster.errors import ApiError
 from simcluster.resources import Resource, known
+from simcluster.services import allocate
 from simcluster.validation import apply_defaults, check_pod_update, generate_name, validate
 
 __all__ = ["Event", "Store", "timestamp"]
 
 NAMESPACES = known("", "v1", "namespaces")
+SERVICES = known("", "v1", "services")
 SERVICE_ACCOUNTS = known("", "v1", "serviceaccounts")
 # Metadata that only the server sets; an update keeps the stored values.
 _SERVER_FIELDS = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "namespace")
@@ -54,7 +56,7 @@ Listener = Callable[[Event], None]
 def _shape(resource: Resource, obj: dict) -> dict:
     # kind, apiVersion and metadata first, as the server writes them.
     rest = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata")}
-    head = {"kind": resource.kind, "apiVersion": resource.api_version}
+    head = {"kind": resource.kind, "apiVersion": resource.stored_api_version}
     return {**head, "metadata": obj["metadata"], **rest}
 
 
@@ -129,6 +131,8 @@ class Store:
             if not resource.status and status is not None:
                 obj["status"] = status
             apply_defaults(resource, obj, created=True)
+            if resource is SERVICES:
+                allocate(resource, obj, self.list(resource)[0], None)
             if keep_status and status is not None:
                 obj["status"] = status
             if resource.key == ("", "pods"):
@@ -202,6 +206,9 @@ class Store:
                         new["status"] = current["status"]
                 validate(resource, new)
                 apply_defaults(resource, new, created=False)
+                if resource is SERVICES:
+                    others = [o for o in self.list(resource)[0] if o is not current]
+                    allocate(resource, new, others, current)
                 if resource.key == ("", "pods"):
                     check_pod_update(resource, current, new)
                 if _content(new) != _content(current):

@@ -1,4 +1,5 @@
-"""Subresources: ``status``, ``scale``, ``pods/log``, ``pods/exec``, ``serviceaccounts/token``."""
+"""Subresources: ``status``, ``scale``, ``pods/log``, ``pods/exec``, ``pods/eviction``,
+``serviceaccounts/token``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from simcluster.errors import ApiError
 from simcluster.exec import container_of, serve_exec
-from simcluster.handlers import apply_patch, patch, read_object
+from simcluster.handlers import apply_patch, patch, read_object, remove
 from simcluster.messages import dry_run, get_or_404, read_body, respond
 from simcluster.resources import known
 from simcluster.store import timestamp
@@ -45,6 +46,9 @@ async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> w
     elif resource.key == ("", "pods") and sub == "log":
         if method == "GET":
             return _log(cluster, request, target)
+    elif resource.key == ("", "pods") and sub == "eviction":
+        if method == "POST":
+            return await _evict(cluster, request, target)
     elif resource.key == ("", "pods") and sub == "exec":
         if method in ("GET", "POST"):
             return await serve_exec(cluster, request, target)
@@ -124,6 +128,28 @@ def _log(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Resp
         lines = text.splitlines(keepends=True)
         text = "".join(lines[-int(tail) :]) if int(tail) else ""
     return web.Response(text=text, content_type="text/plain")
+
+
+async def _evict(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
+    """A policy/v1 Eviction: the pod is deleted with the eviction's DeleteOptions.
+
+    PodDisruptionBudgets are not consulted: every eviction is allowed."""
+    assert target.name is not None
+    get_or_404(cluster, target)
+    eviction = await read_body(request, "Eviction") or {}
+    if not isinstance(eviction, dict) or eviction.get("kind", "Eviction") != "Eviction":
+        raise ApiError.bad_request("the body of an eviction must be a policy/v1 Eviction")
+    named = (eviction.get("metadata") or {}).get("name")
+    if named and named != target.name:
+        raise ApiError.bad_request(
+            f"name in URL does not match name in Eviction object: {target.name} != {named}"
+        )
+    options = dict(eviction.get("deleteOptions") or {})
+    if dry_run(request):
+        options["dryRun"] = ["All"]
+    remove(cluster, target.resource, target.namespace, target.name, options)
+    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+    return respond({**status, "code": 201}, 201)
 
 
 def _fake_jwt(claims: dict) -> str:

@@ -2,7 +2,9 @@
 
 Only the rules that lab code and trainees run into are here: object names, a pod's containers,
 the fields of a pod spec that may not change, and the defaults a read-back shows (a pod's
-restart and DNS policy, a namespace's name label, a pod's Pending status and QoS class).
+restart and DNS policy, its Pending status and QoS class; a Deployment's strategy; a
+namespace's name label; a Secret's type; a HorizontalPodAutoscaler's minimum and metric).
+A Service's defaults and allocations are in `simcluster.services`.
 """
 
 from __future__ import annotations
@@ -161,4 +163,23 @@ def apply_defaults(resource: Resource, obj: dict, *, created: bool) -> None:
             qos = _qos_class(spec.get("containers") or [])
             obj["status"] = {"phase": "Pending", "qosClass": qos}
     elif resource.key == ("apps", "deployments"):
-        obj.setdefault("spec", {}).setdefault("replicas", 1)
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        strategy = spec.setdefault("strategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxSurge", "25%")
+            rolling.setdefault("maxUnavailable", "25%")
+    elif resource.key == ("", "secrets"):
+        obj.setdefault("type", "Opaque")
+    elif resource.key == ("autoscaling", "horizontalpodautoscalers"):
+        # autoscaling/v2's defaults (objects are stored as v2): one replica at least, and
+        # 80% average CPU utilisation when no metric is named.
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("minReplicas", 1)
+        if not spec.get("metrics"):
+            target = {"type": "Utilization", "averageUtilization": 80}
+            spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from aiohttp import web
 from simcluster.errors import ApiError
 from simcluster.messages import LOGGED
 from simcluster.store import Event
+from simcluster.wire import watch_format
 
 if TYPE_CHECKING:
     from simcluster.cluster import KubeStandIn
@@ -51,8 +52,7 @@ def _since(request: web.Request) -> int | None:
     return int(version)
 
 
-def _line(kind: str, obj: dict) -> bytes:
-    return json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+Encode = Callable[[str, dict], bytes]
 
 
 async def serve_watch(
@@ -69,7 +69,9 @@ async def serve_watch(
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(queue.put_nowait, event)
 
-    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    # JSON lines, Table rows or length-prefixed protobuf frames, as the client's Accept asks.
+    content_type, encode = watch_format(request, target.resource)
+    response = web.StreamResponse(headers={"Content-Type": content_type})
     response.enable_chunked_encoding()
     try:
         backlog = cluster.store.watch(target.resource, target.namespace, since, listen)
@@ -78,7 +80,7 @@ async def serve_watch(
         await response.prepare(request)
         cluster.record(request.method, request.path, 200)
         request[LOGGED] = True
-        await response.write(_line("ERROR", error.body))
+        await response.write(encode("ERROR", error.body))
         await response.write_eof()
         return response
     try:
@@ -87,7 +89,7 @@ async def serve_watch(
         request[LOGGED] = True
         deadline = loop.time() + timeout if timeout > 0 else None
         for event in backlog:
-            await _send(response, event, chosen)
+            await _send(response, event, chosen, encode)
         while True:
             wait = _IDLE_CHECK_SECONDS
             if deadline is not None:
@@ -100,7 +102,7 @@ async def serve_watch(
                 if request.transport is None or request.transport.is_closing():
                     break
                 continue
-            await _send(response, event, chosen)
+            await _send(response, event, chosen, encode)
         await response.write_eof()
     except ConnectionError:
         pass  # the client went away; nothing to tell it
@@ -109,7 +111,9 @@ async def serve_watch(
     return response
 
 
-async def _send(response: web.StreamResponse, event: Event, chosen: ObjectFilter) -> None:
+async def _send(
+    response: web.StreamResponse, event: Event, chosen: ObjectFilter, encode: Encode
+) -> None:
     shown = _translate(event, chosen)
     if shown is not None:
-        await response.write(_line(*shown))
+        await response.write(encode(*shown))
