@@ -14,11 +14,37 @@ if TYPE_CHECKING:
     from simcluster.cluster import KubeStandIn
     from simcluster.server import Target
 
-__all__ = ["LOGGED", "dry_run", "error_response", "flag", "get_or_404", "read_body", "respond"]
+__all__ = [
+    "LOGGED",
+    "WARNINGS",
+    "add_warnings",
+    "dry_run",
+    "error_response",
+    "flag",
+    "get_or_404",
+    "read_body",
+    "respond",
+    "warn",
+]
 
 
 # Set on a request whose handler logged it itself (streams log when they start, not end).
 LOGGED = web.RequestKey("standin.logged", bool)
+# What the answer to a request warns about, sent as Warning headers (kubectl prints them).
+WARNINGS = web.RequestKey("standin.warnings", list)
+
+
+def warn(request: web.Request, text: str) -> None:
+    request.setdefault(WARNINGS, []).append(text)
+
+
+def add_warnings(request: web.Request, response: web.StreamResponse) -> None:
+    """Put the request's warnings on its answer, as ``299 - "text"`` (RFC 7234)."""
+    if response.prepared:
+        return
+    for text in request.get(WARNINGS, []):
+        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{quoted}"')
 
 
 def respond(body: Any, status: int = 200) -> web.Response:

@@ -139,6 +139,18 @@ RESOURCES: tuple[Resource, ...] = (
              short_names=("sc",)),
     Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
              namespaced=False, verbs=("create",), stored=False),
+    Resource("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+             namespaced=False, verbs=("create",), stored=False),
+    Resource("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview",
+             namespaced=False, verbs=("create",), stored=False),
+    Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview",
+             namespaced=False, verbs=("create",), stored=False),
+    Resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
+             "ValidatingAdmissionPolicy", namespaced=False, status=True,
+             categories=("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
+             "ValidatingAdmissionPolicyBinding", namespaced=False,
+             categories=("api-extensions",)),
 )
 # fmt: on
 

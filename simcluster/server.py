@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from simcluster import handlers, subresources
+from simcluster.auth import USER
 from simcluster.errors import ApiError
-from simcluster.messages import LOGGED, error_response, respond
+from simcluster.messages import LOGGED, add_warnings, error_response, respond
+from simcluster.rbac import request_attributes
 from simcluster.resources import (
     SERVER_VERSION,
     Resource,
@@ -77,7 +79,7 @@ def _discovery(cluster: KubeStandIn, parts: list[str]) -> dict | str | None:
     if parts[0] in ("healthz", "livez", "readyz"):
         return "ok"
     if parts == ["api"]:
-        return api_versions(cluster.url.removeprefix("http://"))
+        return api_versions(cluster.url.partition("://")[2])
     if parts == ["api", "v1"]:
         return api_resource_list("", "v1")
     if parts == ["apis"]:
@@ -90,6 +92,9 @@ def _discovery(cluster: KubeStandIn, parts: list[str]) -> dict | str | None:
 
 
 async def dispatch(cluster: KubeStandIn, request: web.Request) -> web.StreamResponse:
+    # Who asks, and whether they may: before anything else, as a real server's filters do.
+    request[USER] = cluster.authenticator.authenticate(request)
+    cluster.authorizer.check(request_attributes(request, request[USER]))
     parts = [part for part in request.path.split("/") if part]
     is_resource = (parts[:1] == ["api"] and len(parts) > 2) or (
         parts[:1] == ["apis"] and len(parts) > 3
@@ -147,6 +152,7 @@ def _middleware(cluster: KubeStandIn) -> Callable[..., Awaitable[web.StreamRespo
         except Exception as error:
             log.exception("Kubernetes API stand-in failed on %s %s", request.method, request.path)
             response = error_response(ApiError(500, f"Internal error occurred: {error}"))
+        add_warnings(request, response)
         if not request.get(LOGGED):
             cluster.record(request.method, request.path, response.status)
         return response

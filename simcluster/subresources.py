@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from simcluster.admission import Gate
+from simcluster.auth import AUDIENCE
 from simcluster.errors import ApiError
 from simcluster.exec import container_of, serve_exec
 from simcluster.handlers import apply_patch, patch, read_object
 from simcluster.messages import dry_run, get_or_404, read_body, respond
+from simcluster.resources import known
 from simcluster.store import timestamp
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["serve"]
 
-_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
+_BINDABLE = {"Pod": known("", "v1", "pods"), "Secret": known("", "v1", "secrets")}
 
 
 async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> web.StreamResponse:
@@ -65,6 +65,7 @@ async def _replace_status(
         body,
         subresource="status",
         dry_run=dry_run(request),
+        admit=Gate(cluster, request, "status"),
     )
     return respond(replaced)
 
@@ -123,15 +124,6 @@ def _log(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Resp
     return web.Response(text=text, content_type="text/plain")
 
 
-def _fake_jwt(claims: dict) -> str:
-    # Shaped like a service account token so that code splitting it on "." works; unsigned.
-    def part(data: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    signature = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-    return f"{part({'alg': 'RS256', 'kid': 'standin'})}.{part(claims)}.{signature}"
-
-
 async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
     assert target.name is not None
     assert target.namespace is not None
@@ -142,25 +134,15 @@ async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> 
     if not isinstance(seconds, int) or seconds < 600:
         message = f"Invalid value: {seconds!r}: may not specify a duration less than 10 minutes"
         raise ApiError(422, f"spec.expirationSeconds: {message}")
-    audiences = spec.get("audiences") or [_AUDIENCE]
-    issued = datetime.now(UTC)
-    expires = issued + timedelta(seconds=seconds)
-    subject = f"system:serviceaccount:{target.namespace}:{target.name}"
-    token = _fake_jwt(
-        {
-            "aud": audiences,
-            "exp": int(expires.timestamp()),
-            "iat": int(issued.timestamp()),
-            "iss": _AUDIENCE,
-            "sub": subject,
-            "jti": secrets.token_hex(8),
-        }
-    )
-    cluster.tokens[token] = (target.namespace, target.name)
+    audiences = spec.get("audiences") or [AUDIENCE]
+    ref = spec.get("boundObjectRef")
+    bound = _bind(cluster, target, ref) if ref else None
+    token, expiry = cluster.authenticator.issue(account, audiences, seconds, bound)
     response_spec = {"audiences": audiences, "expirationSeconds": seconds}
-    if spec.get("boundObjectRef"):
-        response_spec["boundObjectRef"] = spec["boundObjectRef"]
+    if bound is not None:
+        response_spec["boundObjectRef"] = {**ref, "uid": bound[1]["metadata"]["uid"]}
     meta = account["metadata"]
+    expires = datetime.fromtimestamp(expiry, UTC)
     return respond(
         {
             "kind": "TokenRequest",
@@ -168,10 +150,43 @@ async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> 
             "metadata": {
                 "name": meta["name"],
                 "namespace": meta["namespace"],
-                "creationTimestamp": timestamp(issued),
+                "creationTimestamp": timestamp(datetime.fromtimestamp(expiry - seconds, UTC)),
             },
             "spec": response_spec,
             "status": {"token": token, "expirationTimestamp": timestamp(expires)},
         },
         201,
     )
+
+
+def _bind(cluster: KubeStandIn, target: Target, ref: dict) -> tuple[str, dict]:
+    """The Pod or Secret a TokenRequest's boundObjectRef names, checked as the API server
+    checks it: it exists, has the uid given, and (a Pod) runs as this service account."""
+    kind, name = ref.get("kind", ""), ref.get("name", "")
+    resource = _BINDABLE.get(kind) if ref.get("apiVersion", "v1") == "v1" else None
+    if resource is None:
+        version = ref.get("apiVersion", "")
+        gvk = f"{version if '/' in version else '/' + version}, Kind={kind}"
+        raise ApiError.bad_request(
+            f'cannot bind token for serviceaccount "{target.name}" to object of type {gvk}'
+        )
+    found = cluster.store.get(resource, target.namespace, name)
+    if found is None:
+        raise ApiError.not_found(resource, name)
+    uid = found["metadata"]["uid"]
+    if ref.get("uid") and ref["uid"] != uid:
+        why = (
+            f"the UID in the bound object reference ({ref['uid']}) does not match the UID in "
+            "record. The object might have been deleted and then recreated"
+        )
+        raise ApiError(
+            409,
+            f'Operation cannot be fulfilled on {kind} "{name}": {why}',
+            details={"name": name, "kind": kind},
+        )
+    if kind == "Pod" and (found.get("spec") or {}).get("serviceAccountName") != target.name:
+        raise ApiError.bad_request(
+            f'cannot bind token for serviceaccount "{target.name}" to pod running with '
+            "different serviceaccount name."
+        )
+    return kind, found
