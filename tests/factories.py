@@ -18,6 +18,8 @@ import yaml
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from courseware.models import Cohort, Course, Enrolment
 from courseware.models.cohort import INSTRUCTORS_GROUP
@@ -140,6 +142,20 @@ def make_cluster(standin: KubeStandIn, name: str = "stand-in") -> Cluster:
 
 def kube_for(cluster: Cluster, sleeps: Sleeps | None = None, attempts: int = 5) -> Kube:
     return Kube.for_cluster(cluster, retry=RetryPolicy(attempts=attempts, sleep=sleeps or Sleeps()))
+
+
+def api_as(standin: KubeStandIn, token: str) -> k8s.ApiClient:
+    """A client of ``standin`` that presents ``token`` instead of the admin's."""
+    return k8s_config.new_client_from_config_dict(standin.kubeconfig(token=token))
+
+
+def account_token(standin: KubeStandIn, namespace: str, name: str, **spec: object) -> str:
+    """A TokenRequest token of the ServiceAccount ``namespace/name``, asked for by the admin;
+    ``spec`` adds to the request (audiences, boundObjectRef, expirationSeconds)."""
+    core = k8s.CoreV1Api(standin.api_client())
+    return core.create_namespaced_service_account_token(
+        name, namespace, {"spec": spec}
+    ).status.token
 
 
 # -- waiting and services ----------------------------------------------------------------------
