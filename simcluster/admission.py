@@ -123,8 +123,9 @@ class Policies:
         return None if found is None else found["metadata"].get("labels") or {}
 
     def _matches(self, constraints: dict, request: Request) -> bool:
+        # No resource rules (a binding's matchResources may leave them out) match everything.
         rules = constraints.get("resourceRules") or []
-        if not any(_rule_matches(rule, request) for rule in rules):
+        if rules and not any(_rule_matches(rule, request) for rule in rules):
             return False
         excluded = constraints.get("excludeResourceRules") or []
         if any(_rule_matches(rule, request) for rule in excluded):

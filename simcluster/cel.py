@@ -105,6 +105,8 @@ def _reason(error: BaseException) -> str:
     text = str(error.args[0]) if error.args else str(error)
     # cel-python appends the whole activation to an unknown name; the name is enough.
     text = text.split(" (in activation", 1)[0]
+    if text.startswith("found no matching overload"):
+        return "no such overload"
     if text.startswith("no such member in mapping: "):
         return "no such key: " + text.removeprefix("no such member in mapping: ").strip("'")
     return text
