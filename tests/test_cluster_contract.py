@@ -1,12 +1,15 @@
-"""The contract with a real cluster: a provisioned lab is usable by its trainee and by
-nobody else, cannot reach beyond its namespace or its quota, and teardown leaves nothing.
+"""The contract with a cluster: a provisioned lab is usable by its trainee and by nobody
+else, cannot reach beyond its namespace or its quota, and teardown leaves nothing.
 
-Runs only where ``KUBECONFIG`` points at a cluster (a throwaway one: kind, minikube, a test
-cluster), as someone who may create namespaces and cluster roles:
+Runs against the cluster of ``KUBECONFIG`` when it is set (a throwaway one: kind, minikube, a
+test cluster), as someone who may create namespaces and cluster roles:
 
     KUBECONFIG=~/.kube/config DEBUG=1 .venv/bin/python -m pytest -m cluster -p no:xdist
 
-``LOTSE_CONTRACT_CONTEXT`` picks a context; ``LOTSE_CONTRACT_TOOLBOX_IMAGE`` another image.
+and otherwise against the simulated cluster (simcluster), whose authentication, RBAC and
+admission answer these checks as a real API server does; the checks it cannot answer yet are
+marked as expected failures there. ``LOTSE_CONTRACT_CONTEXT`` picks a context of KUBECONFIG;
+``LOTSE_CONTRACT_TOOLBOX_IMAGE`` another image.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from pytest_django.fixtures import Settings
@@ -24,27 +28,35 @@ from courseware.models import Cohort
 from labs import manifests, provisioning
 from labs.kube import Kube
 from labs.models import DEFAULT_TOOLBOX_IMAGE, Cluster, Lab
+from simcluster import KubeStandIn
 from tests.factories import enrol
 
 KUBECONFIG = os.environ.get("KUBECONFIG", "")
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.django_db,
-    pytest.mark.skipif(not KUBECONFIG, reason="needs KUBECONFIG pointing at a real cluster"),
-]
+SIMULATED = not KUBECONFIG
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 
 
 @pytest.fixture
-def contract_lab(cohort: Cohort, settings: Settings) -> Iterator[Lab]:
-    """A lab provisioned on the real cluster of KUBECONFIG, torn down afterwards."""
+def contract_kubeconfig(request: pytest.FixtureRequest) -> str:
+    """The admin kubeconfig of the cluster under contract: KUBECONFIG's when it is set, else
+    that of a simulated cluster started for the test."""
+    if not SIMULATED:
+        return Path(KUBECONFIG.split(os.pathsep)[0]).expanduser().read_text()
+    standin: KubeStandIn = request.getfixturevalue("standin")
+    return yaml.safe_dump(standin.kubeconfig())
+
+
+@pytest.fixture
+def contract_lab(cohort: Cohort, settings: Settings, contract_kubeconfig: str) -> Iterator[Lab]:
+    """A lab provisioned on the cluster under contract, torn down afterwards."""
     settings.LAB_READY_TIMEOUT_SECONDS = 300
     cluster = Cluster(
         name="contract",
-        context=os.environ.get("LOTSE_CONTRACT_CONTEXT", ""),
+        context="" if SIMULATED else os.environ.get("LOTSE_CONTRACT_CONTEXT", ""),
         toolbox_image=os.environ.get("LOTSE_CONTRACT_TOOLBOX_IMAGE", DEFAULT_TOOLBOX_IMAGE),
         ingress_namespaces="",
     )
-    cluster.set_kubeconfig(Path(KUBECONFIG.split(os.pathsep)[0]).expanduser().read_text())
+    cluster.set_kubeconfig(contract_kubeconfig)
     cluster.save()
     cohort.cluster = cluster
     cohort.lab_profile = "small"
@@ -115,6 +127,9 @@ def test_it_refuses_a_role_beyond_the_trainees_own_rights(contract_lab: Lab) -> 
     assert caught.value.status == 403
 
 
+@pytest.mark.xfail(
+    SIMULATED, strict=True, reason="the simulated cluster does not enforce ResourceQuota yet"
+)
 def test_it_holds_the_trainee_to_the_quota(contract_lab: Lab) -> None:
     core = k8s.CoreV1Api(as_trainee(contract_lab))
     hungry = {
