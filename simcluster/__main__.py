@@ -20,7 +20,9 @@ _BANNER = """\
   Lotse's Kubernetes API stand-in is listening on {url}
   Objects live in memory and vanish when it stops. No containers run: pods
   {pods}; exec answers from a stand-in shell.
-  kubeconfig: {path}
+  Requests are authenticated, authorised by RBAC and admitted as on a real
+  cluster. The admin kubeconfig (kubernetes-admin, group system:masters):
+      {path}
       export KUBECONFIG={path}
   Stop with Ctrl-C.
 =============================================================================="""

@@ -33,7 +33,7 @@ from simcluster.rbac import Authorizer
 from simcluster.resources import Resource, by_kind
 from simcluster.server import build_app
 from simcluster.store import Store
-from simcluster.tls import ServingCertificate
+from simcluster.tls import ClusterCA
 
 __all__ = ["KubeStandIn"]
 
@@ -80,9 +80,10 @@ class KubeStandIn:
         # A long-running simulated cluster turns this off so the log does not grow forever.
         self.log_requests = True
         self.url = ""
-        self.ca_pem = b""
+        self.ca = ClusterCA()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self.controllers.root_ca = self.ca.pem.decode()
         self.controllers.seed()
         seed_policy(self.store)
 
@@ -109,17 +110,16 @@ class KubeStandIn:
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> KubeStandIn:
         """Serve HTTPS on ``host:port`` (a free port by default) from a daemon thread, with a
-        certificate signed by a CA of this server's own (``ca_pem``)."""
+        certificate signed by this server's own CA (``ca``)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        certificate = ServingCertificate(host)
-        self.ca_pem = certificate.ca_pem
+        context = self.ca.serving_context(host)
         self.url = f"https://{host}:{sock.getsockname()[1]}"
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._serve,
-            args=(sock, certificate.ssl_context(), ready),
+            args=(sock, context, ready),
             name="kube-standin",
             daemon=True,
         )
@@ -206,7 +206,7 @@ class KubeStandIn:
                     "name": "lotse-standin",
                     "cluster": {
                         "server": self.url,
-                        "certificate-authority-data": base64.b64encode(self.ca_pem).decode(),
+                        "certificate-authority-data": base64.b64encode(self.ca.pem).decode(),
                     },
                 }
             ],

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["ServingCertificate"]
+__all__ = ["ClusterCA"]
 
 # The names a cluster's API server certificate carries, beside the address it listens on.
 _DNS_NAMES = (
@@ -42,20 +42,20 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-class ServingCertificate:
-    """A CA (``ca_pem``) and a certificate for ``host`` signed by it; `ssl_context` serves it."""
+class ClusterCA:
+    """The cluster's certificate authority (``pem``), and serving certificates it signs."""
 
-    def __init__(self, host: str) -> None:
-        now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = (
+    def __init__(self) -> None:
+        self._now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._certificate = (
             x509.CertificateBuilder()
             .subject_name(_name("kubernetes"))
             .issuer_name(_name("kubernetes"))
-            .public_key(ca_key.public_key())
+            .public_key(self._key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + _LIFETIME)
+            .not_valid_before(self._now)
+            .not_valid_after(self._now + _LIFETIME)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -71,37 +71,38 @@ class ServingCertificate:
                 ),
                 critical=True,
             )
-            .sign(ca_key, hashes.SHA256())
+            .sign(self._key, hashes.SHA256())
         )
-        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.pem = self._certificate.public_bytes(serialization.Encoding.PEM)
+
+    def serving_context(self, host: str) -> ssl.SSLContext:
+        """A server TLS context with a certificate for ``host`` (and the names an API server's
+        certificate carries), signed by this CA."""
+        key = ec.generate_private_key(ec.SECP256R1())
         names: list[x509.GeneralName] = [x509.DNSName(name) for name in _DNS_NAMES]
-        addresses = {host, "127.0.0.1"} - {"", "0.0.0.0"}
-        for address in sorted(addresses):
+        for address in sorted({host, "127.0.0.1"} - {"", "0.0.0.0"}):
             try:
                 names.append(x509.IPAddress(ipaddress.ip_address(address)))
             except ValueError:
                 names.append(x509.DNSName(address))
-        self._certificate = (
+        certificate = (
             x509.CertificateBuilder()
             .subject_name(_name("kube-apiserver"))
-            .issuer_name(ca.subject)
-            .public_key(self._key.public_key())
+            .issuer_name(self._certificate.subject)
+            .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + _LIFETIME)
+            .not_valid_before(self._now)
+            .not_valid_after(self._now + _LIFETIME)
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
+            .sign(self._key, hashes.SHA256())
         )
-        self.ca_pem = ca.public_bytes(serialization.Encoding.PEM)
-
-    def ssl_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         # The ssl module loads a certificate chain from files only; they are read at once.
         with tempfile.TemporaryDirectory(prefix="simcluster-tls-") as folder:
-            cert, key = Path(folder) / "tls.crt", Path(folder) / "tls.key"
-            cert.write_bytes(self._certificate.public_bytes(serialization.Encoding.PEM))
-            key.write_bytes(_pem(self._key))
-            key.chmod(0o600)
-            context.load_cert_chain(cert, key)
+            cert_file, key_file = Path(folder) / "tls.crt", Path(folder) / "tls.key"
+            cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+            key_file.write_bytes(_pem(key))
+            key_file.chmod(0o600)
+            context.load_cert_chain(cert_file, key_file)
         return context

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
@@ -88,6 +91,20 @@ POD_READER = [{"apiGroups": [""], "resources": ["pods"], "verbs": READ}]
 
 
 # -- authentication ---------------------------------------------------------------------------
+
+
+def test_it_serves_https_that_its_own_ca_vouches_for(standin: KubeStandIn) -> None:
+    # kubectl sends credentials to https:// servers only: plain HTTP would make it anonymous.
+    cluster = standin.kubeconfig()["clusters"][0]["cluster"]
+    ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+    trusting = ssl.create_default_context(cadata=ca)
+
+    with urllib.request.urlopen(f"{standin.url}/version", context=trusting) as answer:
+        assert answer.status == 200
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(f"{standin.url}/version", context=ssl.create_default_context())
+    assert cluster["server"].startswith("https://")
+    assert standin.get("v1", "ConfigMap", "kube-root-ca.crt", "default")["data"]["ca.crt"] == ca
 
 
 def test_it_answers_a_token_it_did_not_issue_with_401(standin: KubeStandIn) -> None:
