@@ -17,6 +17,7 @@ from aiohttp import web
 from simcluster import handlers, subresources
 from simcluster.auth import USER
 from simcluster.errors import ApiError
+from simcluster.impersonation import impersonate
 from simcluster.messages import LOGGED, add_warnings, error_response, respond
 from simcluster.rbac import request_attributes
 from simcluster.resources import (
@@ -93,7 +94,9 @@ def _discovery(cluster: KubeStandIn, parts: list[str]) -> dict | str | None:
 
 async def dispatch(cluster: KubeStandIn, request: web.Request) -> web.StreamResponse:
     # Who asks, and whether they may: before anything else, as a real server's filters do.
-    request[USER] = cluster.authenticator.authenticate(request)
+    request[USER] = impersonate(
+        cluster.authorizer, request, cluster.authenticator.authenticate(request)
+    )
     cluster.authorizer.check(request_attributes(request, request[USER]))
     parts = [part for part in request.path.split("/") if part]
     is_resource = (parts[:1] == ["api"] and len(parts) > 2) or (

@@ -708,3 +708,47 @@ def test_it_answers_an_access_review_about_another_user(standin: KubeStandIn) ->
     answer = client.AuthorizationV1Api(admin(standin)).create_subject_access_review(review)
 
     assert answer.status.allowed is True
+
+
+# -- impersonation ----------------------------------------------------------------------------
+
+
+def impersonating(api: client.ApiClient, **headers: str) -> client.ApiClient:
+    for name, value in headers.items():
+        api.set_default_header(name.replace("_", "-"), value)
+    return api
+
+
+def test_it_lets_the_admin_act_as_a_trainee(standin: KubeStandIn) -> None:
+    mine, theirs = lab(standin, POD_READER), lab(standin, POD_READER)
+    user = f"system:serviceaccount:{mine}:trainee"
+    api = impersonating(admin(standin), Impersonate_User=user)
+
+    assert whoami(api) == {
+        "username": user,
+        "groups": [
+            "system:serviceaccounts", f"system:serviceaccounts:{mine}", "system:authenticated"
+        ],
+    }  # fmt: skip
+    assert client.CoreV1Api(api).list_namespaced_pod(mine).items == []
+    assert refusal(client.CoreV1Api(api).list_namespaced_pod, theirs)[0] == 403
+
+
+def test_it_refuses_impersonation_to_those_not_allowed_it(standin: KubeStandIn) -> None:
+    mine = lab(standin, POD_READER)
+    api = impersonating(trainee(standin, mine), Impersonate_User="kubernetes-admin")
+
+    assert refusal(client.CoreV1Api(api).list_namespaced_pod, mine) == (
+        403,
+        f'users "kubernetes-admin" is forbidden: User "system:serviceaccount:{mine}:trainee" '
+        'cannot impersonate resource "users" in API group "" at the cluster scope',
+    )
+
+
+def test_it_impersonates_groups_only_for_a_user(standin: KubeStandIn) -> None:
+    api = impersonating(admin(standin), Impersonate_Group="system:masters")
+
+    status, message = refusal(client.CoreV1Api(api).list_namespace)
+
+    assert status == 400
+    assert "Impersonate-User is required" in message
