@@ -182,8 +182,11 @@ class Policies:
             return [None]
         ref = (binding.get("spec") or {}).get("paramRef")
         resource = by_kind(kind.get("apiVersion", ""), kind.get("kind", ""))
-        if ref is None or resource is None or not resource.stored:
-            raise CelError(f"failed to configure binding: no params found for {kind}")
+        if ref is None:
+            raise CelError("failed to configure binding: paramRef is required with paramKind")
+        if resource is None or not resource.stored:
+            api_version, name = kind.get("apiVersion", ""), kind.get("kind", "")
+            raise CelError(f"failed to configure policy: no resource for {api_version}, {name}")
         namespace = None
         if resource.namespaced:
             namespace = ref.get("namespace") or request.namespace
@@ -217,9 +220,16 @@ class Policies:
                 continue  # as on a real server, the error surfaces where the variable is used
             variables = {**variables, variable["name"]: value}
         activation = {**activation, "variables": to_cel_map(variables)}
+        # A false condition leaves the request out even when another one fails.
+        errors: list[CelError] = []
         for condition in spec.get("matchConditions") or []:
-            if not evaluate_bool(condition["expression"], activation):
-                return []
+            try:
+                if not evaluate_bool(condition["expression"], activation):
+                    return []
+            except CelError as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
         failures = []
         for validation in spec.get("validations") or []:
             expression = validation.get("expression", "")

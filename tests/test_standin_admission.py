@@ -401,3 +401,19 @@ def test_it_checks_a_status_update_only_against_rules_for_the_status(
         "'no-failing' denied request: no failing"
     )
     assert core.patch_namespaced_pod_status("p", guarded, {"status": {"phase": "Running"}})
+
+
+def test_it_leaves_a_request_out_when_any_match_condition_is_false(standin: KubeStandIn) -> None:
+    failing = {"name": "fails", "expression": "object.data.missing == 'x'"}
+    never = {"name": "never", "expression": "false"}
+    install(standin, "left-out", SMALL, matchConditions=[failing, never])
+    guarded = namespace(standin, GUARDED)
+    core = client.CoreV1Api(standin.api_client())
+
+    assert core.create_namespaced_config_map(guarded, config_map("big", a="1", b="2")).data
+    install(standin, "failing", SMALL, matchConditions=[failing])
+    error = refused(core.create_namespaced_config_map, guarded, config_map("bigger", a="1", b="2"))
+    assert status_of(error)["message"].endswith(
+        "denied request: expression 'object.data.missing == 'x'' resulted in error: "
+        "no such key: missing"
+    )
