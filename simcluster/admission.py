@@ -36,6 +36,7 @@ from simcluster.cel import (
 from simcluster.errors import ApiError
 from simcluster.escalation import prevent_escalation
 from simcluster.messages import warn
+from simcluster.rbac_validation import check_rbac_object
 from simcluster.resources import Resource, by_kind, known
 from simcluster.selectors import label_selector_matches
 
@@ -407,9 +408,10 @@ class Gate:
         meta = current["metadata"]
         namespace = meta.get("namespace", "") if resource.namespaced else ""
         if obj is not None and not self.subresource:
-            if resource in (POLICIES, BINDINGS):
-                check_policy_object(resource, obj)
+            check_policy_object(resource, obj)
+            # As the RBAC registry: whether the user may grant it, then whether it is valid.
             prevent_escalation(self.cluster.authorizer, self.user, resource, namespace, obj, old)
+            check_rbac_object(resource, obj, old)
         request = Request(
             operation, resource, self.subresource, namespace, meta.get("name", ""),
             obj, old, self.user, self.dry_run,

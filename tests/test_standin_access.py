@@ -752,3 +752,61 @@ def test_it_impersonates_groups_only_for_a_user(standin: KubeStandIn) -> None:
 
     assert status == 400
     assert "Impersonate-User is required" in message
+
+
+# -- what RBAC objects may say ----------------------------------------------------------------
+
+
+def test_it_keeps_a_bindings_role_reference_fixed(standin: KubeStandIn) -> None:
+    mine = lab(standin, [])
+    rbac = client.RbacAuthorizationV1Api(admin(standin))
+    moved = {"roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "view"}}
+
+    status, message = refusal(rbac.patch_namespaced_role_binding, "trainee", mine, moved)
+
+    assert status == 422
+    assert message == (
+        'RoleBinding.rbac.authorization.k8s.io "trainee" is invalid: roleRef: Invalid value: '
+        'rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"view"}: '
+        "cannot change roleRef"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "why"),
+    [
+        ({"apiGroups": [""], "resources": ["pods"], "verbs": []}, "rules[0].verbs",
+         "Required value: verbs must contain at least one value"),
+        ({"resources": ["pods"], "verbs": ["get"]}, "rules[0].apiGroups",
+         "Required value: resource rules must supply at least one api group"),
+        ({"nonResourceURLs": ["/healthz"], "verbs": ["get"]}, "rules[0].nonResourceURLs",
+         'Invalid value: []string{"/healthz"}: namespaced rules cannot apply to non-resource URLs'),
+    ],
+)  # fmt: skip
+def test_it_refuses_a_role_with_a_rule_rbac_cannot_read(
+    standin: KubeStandIn, rule: dict, field: str, why: str
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(admin(standin))
+
+    status, message = refusal(
+        rbac.create_namespaced_role, "default", {"metadata": {"name": "odd"}, "rules": [rule]}
+    )
+
+    assert status == 422
+    assert message == f'Role.rbac.authorization.k8s.io "odd" is invalid: {field}: {why}'
+
+
+def test_it_refuses_a_cluster_binding_of_an_account_without_its_namespace(
+    standin: KubeStandIn,
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(admin(standin))
+    binding = {
+        "metadata": {"name": "nowhere"},
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "trainee"}],
+    }
+
+    status, message = refusal(rbac.create_cluster_role_binding, binding)
+
+    assert status == 422
+    assert message.endswith("subjects[0].namespace: Required value")
