@@ -60,8 +60,12 @@ SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 _WEBSOCKET_TOKEN_PREFIX = "base64url.bearer.authorization.k8s.io."
 
 SERVICE_ACCOUNTS = known("", "v1", "serviceaccounts")
-_BOUND_KINDS = {"Pod": known("", "v1", "pods"), "Secret": known("", "v1", "secrets")}
 _NODES = known("", "v1", "nodes")
+_BOUND_KINDS = {
+    "Pod": known("", "v1", "pods"),
+    "Secret": known("", "v1", "secrets"),
+    "Node": _NODES,
+}
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,7 @@ class Authenticator:
             node_name = (obj.get("spec") or {}).get("nodeName") if kind == "Pod" else None
             node = self.store.get(_NODES, None, node_name) if node_name else None
             if node is not None:
+                # A pod's node is named too, as the API server does for pod-bound tokens.
                 private["node"] = {"name": node_name, "uid": node["metadata"]["uid"]}
         claims = {
             "aud": audiences,
@@ -227,9 +232,10 @@ class Authenticator:
         extra = {"authentication.kubernetes.io/credential-id": f"JTI={claims.get('jti')}"}
         for kind, resource in _BOUND_KINDS.items():
             ref = private.get(kind.lower())
-            if ref is None:
-                continue
-            obj = self.store.get(resource, namespace, ref.get("name", ""))
+            if ref is None or (kind == "Node" and "pod" in private):
+                continue  # a pod's node is informative; the pod is what the token is bound to
+            where = namespace if resource.namespaced else None
+            obj = self.store.get(resource, where, ref.get("name", ""))
             if obj is None or obj["metadata"]["uid"] != ref.get("uid"):
                 raise Unauthenticated(f"the {kind} {ref.get('name')} the token is bound to is gone")
             if kind == "Pod":

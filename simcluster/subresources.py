@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 __all__ = ["serve"]
 
-_BINDABLE = {"Pod": known("", "v1", "pods"), "Secret": known("", "v1", "secrets")}
+_BINDABLE = {
+    "Pod": known("", "v1", "pods"),
+    "Secret": known("", "v1", "secrets"),
+    "Node": known("", "v1", "nodes"),
+}
 
 
 async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> web.StreamResponse:
@@ -160,19 +164,25 @@ async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> 
 
 
 def _bind(cluster: KubeStandIn, target: Target, ref: dict) -> tuple[str, dict]:
-    """The Pod or Secret a TokenRequest's boundObjectRef names, checked as the API server
-    checks it: it exists, has the uid given, and (a Pod) runs as this service account."""
+    """The Pod, Secret or Node a TokenRequest's boundObjectRef names, checked as the API
+    server checks it: it exists, a Pod runs as this service account, and it has the uid
+    given (when one is)."""
     kind, name = ref.get("kind", ""), ref.get("name", "")
-    resource = _BINDABLE.get(kind) if ref.get("apiVersion", "v1") == "v1" else None
+    api_version = ref.get("apiVersion", "")
+    group, _, version = api_version.rpartition("/")
+    resource = _BINDABLE.get(kind) if not group else None
     if resource is None:
-        version = ref.get("apiVersion", "")
-        gvk = f"{version if '/' in version else '/' + version}, Kind={kind}"
         raise ApiError.bad_request(
-            f'cannot bind token for serviceaccount "{target.name}" to object of type {gvk}'
+            f"cannot bind token to object of type {group}/{version}, Kind={kind}"
         )
-    found = cluster.store.get(resource, target.namespace, name)
+    found = cluster.store.get(resource, target.namespace if resource.namespaced else None, name)
     if found is None:
         raise ApiError.not_found(resource, name)
+    if kind == "Pod" and (found.get("spec") or {}).get("serviceAccountName") != target.name:
+        raise ApiError.bad_request(
+            f'cannot bind token for serviceaccount "{target.name}" to pod running with '
+            "different serviceaccount name."
+        )
     uid = found["metadata"]["uid"]
     if ref.get("uid") and ref["uid"] != uid:
         why = (
@@ -183,10 +193,5 @@ def _bind(cluster: KubeStandIn, target: Target, ref: dict) -> tuple[str, dict]:
             409,
             f'Operation cannot be fulfilled on {kind} "{name}": {why}',
             details={"name": name, "kind": kind},
-        )
-    if kind == "Pod" and (found.get("spec") or {}).get("serviceAccountName") != target.name:
-        raise ApiError.bad_request(
-            f'cannot bind token for serviceaccount "{target.name}" to pod running with '
-            "different serviceaccount name."
         )
     return kind, found

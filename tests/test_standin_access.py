@@ -194,6 +194,18 @@ def test_it_accepts_a_bound_token_only_while_its_pod_exists(standin: KubeStandIn
     assert raw(standin, f"/api/v1/namespaces/{namespace}/pods", token)[0] == 401
 
 
+def test_it_accepts_a_token_bound_to_a_node_only_while_the_node_exists(
+    standin: KubeStandIn,
+) -> None:
+    namespace = lab(standin, POD_READER)
+    bound = {"kind": "Node", "apiVersion": "v1", "name": "standin-node"}
+    token = account_token(standin, namespace, "trainee", boundObjectRef=bound)
+
+    assert raw(standin, f"/api/v1/namespaces/{namespace}/pods", token)[0] == 200
+    standin.delete("v1", "Node", "standin-node")
+    assert raw(standin, f"/api/v1/namespaces/{namespace}/pods", token)[0] == 401
+
+
 def test_it_binds_a_token_only_to_an_object_that_is_there(standin: KubeStandIn) -> None:
     namespace = lab(standin, POD_READER)
     core = client.CoreV1Api(admin(standin))
@@ -216,7 +228,7 @@ def test_it_binds_a_token_only_to_an_object_that_is_there(standin: KubeStandIn) 
     )
     assert ask("trainee", {"kind": "ConfigMap", "name": "kube-root-ca.crt"}) == (
         400,
-        'cannot bind token for serviceaccount "trainee" to object of type /v1, Kind=ConfigMap',
+        "cannot bind token to object of type /v1, Kind=ConfigMap",
     )
 
 
