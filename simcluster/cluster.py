@@ -63,7 +63,9 @@ class KubeStandIn:
 
     Hooks a test may replace: ``exec_handler(pod, command, session) -> exit code`` (a
     coroutine, see `simcluster.exec`), ``log_handler(pod, container) -> text`` for
-    ``pods/log``. ``requests`` lists (method, path, status) of every request served, in order.
+    ``pods/log``. ``tokens`` maps every token issued by a TokenRequest to (namespace, service
+    account), for tests to look at (authentication checks the token's signature and claims,
+    not this record); ``requests`` lists (method, path, status) of every request served.
     """
 
     def __init__(self, *, auto_ready_after: float | None = None, history: int = 1000) -> None:
@@ -76,6 +78,7 @@ class KubeStandIn:
         self.aggregation = Aggregation(self.store)
         self.exec_handler: ExecHandler = echo_shell
         self.log_handler: Callable[[dict, str], str] = lambda pod, container: ""
+        self.tokens: dict[str, tuple[str, str]] = {}
         self.requests: list[tuple[str, str, int]] = []
         # A long-running simulated cluster turns this off so the log does not grow forever.
         self.log_requests = True

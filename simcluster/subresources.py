@@ -142,6 +142,7 @@ async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> 
     ref = spec.get("boundObjectRef")
     bound = _bind(cluster, target, ref) if ref else None
     token, expiry = cluster.authenticator.issue(account, audiences, seconds, bound)
+    cluster.tokens[token] = (target.namespace, target.name)
     response_spec = {"audiences": audiences, "expirationSeconds": seconds}
     if bound is not None:
         response_spec["boundObjectRef"] = {**ref, "uid": bound[1]["metadata"]["uid"]}

@@ -525,6 +525,7 @@ def test_it_issues_service_account_tokens(
     assert issued.spec.audiences == ["lotse"]
     lifetime = issued.status.expiration_timestamp - issued.metadata.creation_timestamp
     assert lifetime.total_seconds() == 3600
+    assert server.tokens[issued.status.token] == (ns, "trainee")
     with pytest.raises(ApiException) as missing:
         core.create_namespaced_service_account_token("nobody", ns, request)
     assert missing.value.status == 404
