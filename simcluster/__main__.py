@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import ssl
 import tempfile
 import threading
 import time
@@ -22,18 +23,21 @@ _BANNER = """\
   Lotse's Kubernetes API stand-in is listening on {url}
   Objects live in memory and vanish when it stops. No containers run: pods
   {pods}; exec answers from a stand-in shell.
-  kubeconfig: {path}
+  Requests are authenticated, authorised by RBAC and admitted as on a real
+  cluster. The admin kubeconfig (kubernetes-admin, group system:masters):
+      {path}
       export KUBECONFIG={path}
   Stop with Ctrl-C.
 =============================================================================="""
 
 
-def _wait_until_ready(url: str, seconds: float = 10.0) -> None:
+def _wait_until_ready(url: str, ca_pem: bytes, seconds: float = 10.0) -> None:
     """Return once ``/readyz`` answers, so the kubeconfig appears only for a serving cluster."""
     deadline = time.monotonic() + seconds
+    trusted = ssl.create_default_context(cadata=ca_pem.decode())
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as answer:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1, context=trusted) as answer:
                 if answer.status == 200:
                     return
         except OSError:
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     standin = KubeStandIn(auto_ready_after=args.auto_ready)
     standin.log_requests = False
     standin.start(port=args.port, host=args.host)
-    _wait_until_ready(standin.url)
+    _wait_until_ready(standin.url, standin.ca.pem)
     path = args.kubeconfig or Path(tempfile.gettempdir()) / f"lotse-standin-{args.port}.kubeconfig"
     # Written beside and renamed, so a reader never sees half a file.
     partial = path.with_name(path.name + ".partial")

@@ -9,9 +9,11 @@ log of served requests. Nothing runs in it: pods are records, exec answers from 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,14 +21,19 @@ from typing import Any
 import kubernetes
 from aiohttp import web
 
+from simcluster.admission import Policies
+from simcluster.auth import Authenticator
 from simcluster.controllers import Controllers
 from simcluster.errors import ApiError
 from simcluster.exec import ExecSession, echo_shell
 from simcluster.faults import Fault, Faults
 from simcluster.patch import merge_patch
+from simcluster.policy import Aggregation, seed_policy
+from simcluster.rbac import Authorizer
 from simcluster.resources import Resource, by_kind
 from simcluster.server import build_app
 from simcluster.store import Store
+from simcluster.tls import ClusterCA
 
 __all__ = ["KubeStandIn"]
 
@@ -49,28 +56,39 @@ class KubeStandIn:
     kubelet would report it; None leaves pods Pending until a test sets their status.
     ``history``: how many events watches can catch up on; older versions get 410 Expired.
 
+    Requests are authenticated (`simcluster.auth`), authorised by RBAC (`simcluster.rbac`)
+    and admitted (`simcluster.admission`) as on a real server: ``admin_token`` (random, in
+    ``kubeconfig()``) is ``kubernetes-admin`` in ``system:masters``; TokenRequest tokens act as
+    their ServiceAccount; ``add_token`` registers a static token for a user of a test's choice.
+
     Hooks a test may replace: ``exec_handler(pod, command, session) -> exit code`` (a
     coroutine, see `simcluster.exec`), ``log_handler(pod, container) -> text`` for
-    ``pods/log``, ``access_review(spec, bearer_token) -> allowed`` for SelfSubjectAccessReviews.
-    ``tokens`` maps every token issued by a TokenRequest to (namespace, service account);
-    ``requests`` lists (method, path, status) of every request served, in order.
+    ``pods/log``. ``tokens`` maps every token issued by a TokenRequest to (namespace, service
+    account), for tests to look at (authentication checks the token's signature and claims,
+    not this record); ``requests`` lists (method, path, status) of every request served.
     """
 
     def __init__(self, *, auto_ready_after: float | None = None, history: int = 1000) -> None:
         self.store = Store(history=history)
         self.faults = Faults()
         self.controllers = Controllers(self.store, self._later, auto_ready_after)
+        self.authenticator = Authenticator(self.store)
+        self.authorizer = Authorizer(self.store)
+        self.policies = Policies(self.store)
+        self.aggregation = Aggregation(self.store)
         self.exec_handler: ExecHandler = echo_shell
         self.log_handler: Callable[[dict, str], str] = lambda pod, container: ""
-        self.access_review: Callable[[dict, str], bool] = lambda spec, token: True
         self.tokens: dict[str, tuple[str, str]] = {}
         self.requests: list[tuple[str, str, int]] = []
         # A long-running simulated cluster turns this off so the log does not grow forever.
         self.log_requests = True
         self.url = ""
+        self.ca = ClusterCA()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self.controllers.root_ca = self.ca.pem.decode()
         self.controllers.seed()
+        seed_policy(self.store)
 
     # -- settings -------------------------------------------------------------------------
 
@@ -94,26 +112,31 @@ class KubeStandIn:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> KubeStandIn:
-        """Serve on ``host:port`` (a free port by default) from a daemon thread."""
+        """Serve HTTPS on ``host:port`` (a free port by default) from a daemon thread, with a
+        certificate signed by this server's own CA (``ca``)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        self.url = f"http://{host}:{sock.getsockname()[1]}"
+        context = self.ca.serving_context(host)
+        self.url = f"https://{host}:{sock.getsockname()[1]}"
         ready = threading.Event()
         self._thread = threading.Thread(
-            target=self._serve, args=(sock, ready), name="kube-standin", daemon=True
+            target=self._serve,
+            args=(sock, context, ready),
+            name="kube-standin",
+            daemon=True,
         )
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError("the Kubernetes API stand-in did not start")
         return self
 
-    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+    def _serve(self, sock: socket.socket, context: ssl.SSLContext, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         runner = web.AppRunner(build_app(self), access_log=None, shutdown_timeout=0.2)
         loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.SockSite(runner, sock).start())
+        loop.run_until_complete(web.SockSite(runner, sock, ssl_context=context).start())
         self._loop = loop
         ready.set()
         try:
@@ -161,8 +184,20 @@ class KubeStandIn:
 
     # -- clients --------------------------------------------------------------------------
 
-    def kubeconfig(self, namespace: str | None = None, token: str = "standin-token") -> dict:
-        """A kubeconfig for this stand-in: plain HTTP, a bearer token, one context."""
+    @property
+    def admin_token(self) -> str:
+        """The bearer token of ``kubernetes-admin`` (group ``system:masters``), random per
+        server, as the admin kubeconfig of a kubeadm cluster holds that user's certificate."""
+        return self.authenticator.admin_token
+
+    def add_token(self, token: str, username: str, groups: tuple[str, ...] = ()) -> None:
+        """Accept ``token`` as ``username`` in ``groups`` (and ``system:authenticated``), as a
+        real server's ``--token-auth-file`` does."""
+        self.authenticator.add_token(token, username, groups)
+
+    def kubeconfig(self, namespace: str | None = None, token: str | None = None) -> dict:
+        """A kubeconfig for this stand-in: its URL and CA, a bearer token (the admin's unless
+        ``token`` is given), one context."""
         context: dict[str, str] = {"cluster": "lotse-standin", "user": "lotse-standin"}
         if namespace:
             context["namespace"] = namespace
@@ -172,10 +207,13 @@ class KubeStandIn:
             "clusters": [
                 {
                     "name": "lotse-standin",
-                    "cluster": {"server": self.url, "insecure-skip-tls-verify": True},
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(self.ca.pem).decode(),
+                    },
                 }
             ],
-            "users": [{"name": "lotse-standin", "user": {"token": token}}],
+            "users": [{"name": "lotse-standin", "user": {"token": token or self.admin_token}}],
             "contexts": [{"name": "lotse-standin-simulated", "context": context}],
             "current-context": "lotse-standin-simulated",
             "preferences": {},

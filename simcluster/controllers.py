@@ -113,6 +113,8 @@ class Controllers:
         self.later = later
         self.auto_ready_after = auto_ready_after
         self.namespace_deletion_delay = 0.0
+        # What every namespace's kube-root-ca.crt holds: the cluster's CA certificate.
+        self.root_ca = _CA
         self._addresses = itertools.count(2)
         store.hooks.append(self.on_event)
 
@@ -141,7 +143,7 @@ class Controllers:
         self.store.create(SERVICE_ACCOUNTS, account)
         ca = {
             "metadata": {"name": "kube-root-ca.crt", "namespace": namespace},
-            "data": {"ca.crt": _CA},
+            "data": {"ca.crt": self.root_ca},
         }
         self.store.create(CONFIGMAPS, ca)
 

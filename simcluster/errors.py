@@ -126,9 +126,11 @@ class ApiError(Exception):
             {"reason": reason, "message": message, "field": field}
             for field, reason, message in causes
         ]
+        # The kind qualified by its group, as apimachinery names it: Deployment.apps "web".
+        kind = f"{resource.kind}.{resource.group}" if resource.group else resource.kind
         return cls(
             422,
-            f'{resource.kind} "{name}" is invalid: {summary}',
+            f'{kind} "{name}" is invalid: {summary}',
             details=_details(resource, name, kind=resource.kind, causes=found),
         )
 

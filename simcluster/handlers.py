@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from simcluster import versions
+from simcluster import reviews, versions
+from simcluster.admission import Gate
+from simcluster.auth import USER
 from simcluster.errors import ApiError
 from simcluster.messages import dry_run, flag, get_or_404, read_body, respond
 from simcluster.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -116,8 +118,11 @@ async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> w
         body = await read_object(request, resource)
         _check_namespace(target, body)
         store = cluster.store
+        admit = Gate(cluster, request, None)
         return respond(
-            store.replace(resource, target.namespace, target.name, body, dry_run=dry_run(request))
+            store.replace(
+                resource, target.namespace, target.name, body, dry_run=dry_run(request), admit=admit
+            )
         )
     if verb == "patch":
         return await patch(cluster, request, target)
@@ -166,23 +171,14 @@ async def _create(cluster: KubeStandIn, request: web.Request, target: Target) ->
     body.setdefault("metadata", {})
     if resource.namespaced:
         body["metadata"]["namespace"] = target.namespace
-    return respond(cluster.store.create(resource, body, dry_run=dry_run(request)), 201)
+    admit = Gate(cluster, request, None)
+    return respond(cluster.store.create(resource, body, dry_run=dry_run(request), admit=admit), 201)
 
 
 def _review(
     cluster: KubeStandIn, request: web.Request, resource: Resource, body: dict
 ) -> web.Response:
-    spec = body.get("spec") or {}
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    allowed = bool(cluster.access_review(spec, token))
-    review = {
-        "kind": resource.kind,
-        "apiVersion": resource.api_version,
-        "metadata": {"creationTimestamp": None},
-        "spec": spec,
-        "status": {"allowed": allowed},
-    }
-    return respond(review, 201)
+    return respond(reviews.answer(cluster.authorizer, request[USER], resource, body), 201)
 
 
 async def patch(
@@ -208,6 +204,7 @@ async def patch(
             patched,
             subresource=subresource,
             dry_run=dry_run(request),
+            admit=Gate(cluster, request, subresource),
         )
     return respond(result)
 
@@ -229,7 +226,8 @@ def _apply_create(
     metadata.setdefault("name", target.name)
     if target.resource.namespaced:
         metadata["namespace"] = target.namespace
-    created = cluster.store.create(target.resource, body, dry_run=dry_run(request))
+    admit = Gate(cluster, request, None)
+    created = cluster.store.create(target.resource, body, dry_run=dry_run(request), admit=admit)
     return respond(created, 201)
 
 
@@ -246,12 +244,19 @@ async def _delete_options(request: web.Request) -> dict:
 
 
 def remove(
-    cluster: KubeStandIn, resource: Resource, namespace: str | None, name: str, options: dict
+    cluster: KubeStandIn,
+    resource: Resource,
+    namespace: str | None,
+    name: str,
+    options: dict,
+    admit: Gate | None = None,
 ) -> dict:
     store, dry = cluster.store, "All" in (options.get("dryRun") or [])
     if resource is NAMESPACES and not dry:
         with store.lock:
-            store.deletable(resource, "", name, options.get("preconditions"))
+            current = store.deletable(resource, "", name, options.get("preconditions"))
+            if admit is not None:
+                admit("DELETE", resource, None, current)
             return cluster.controllers.delete_namespace(name)
     stamp = None
     if resource.key == ("", "pods"):
@@ -263,8 +268,9 @@ def remove(
         stamp = {"deletionTimestamp": timestamp(), "deletionGracePeriodSeconds": grace}
     preconditions = options.get("preconditions")
     return store.delete(
-        resource, namespace, name, dry_run=dry, preconditions=preconditions, stamp=stamp
-    )
+        resource, namespace, name, dry_run=dry, preconditions=preconditions, stamp=stamp,
+        admit=admit,
+    )  # fmt: skip
 
 
 def _success(resource: Resource, obj: dict) -> dict:
@@ -288,7 +294,8 @@ def _success(resource: Resource, obj: dict) -> dict:
 async def _delete(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
     assert target.name is not None
     options = await _delete_options(request)
-    deleted = remove(cluster, target.resource, target.namespace, target.name, options)
+    admit = Gate(cluster, request, None)
+    deleted = remove(cluster, target.resource, target.namespace, target.name, options, admit)
     return respond(
         deleted if target.resource.returns_deleted else _success(target.resource, deleted)
     )
@@ -300,10 +307,11 @@ async def _delete_collection(
     resource = target.resource
     options = await _delete_options(request)
     chosen = _filter(request, resource)
+    admit = Gate(cluster, request, None)
     with cluster.store.lock:
         items, _ = cluster.store.list(resource, target.namespace)
         deleted = [
-            remove(cluster, resource, target.namespace, obj["metadata"]["name"], options)
+            remove(cluster, resource, target.namespace, obj["metadata"]["name"], options, admit)
             for obj in items
             if chosen.matches(obj)
         ]

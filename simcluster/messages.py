@@ -8,13 +8,23 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from simcluster.errors import ApiError
-from simcluster.wire import DOCUMENT, decode
+from simcluster.wire import DOCUMENT, WARNINGS, decode, warn
 
 if TYPE_CHECKING:
     from simcluster.cluster import KubeStandIn
     from simcluster.server import Target
 
-__all__ = ["LOGGED", "dry_run", "error_response", "flag", "get_or_404", "read_body", "respond"]
+__all__ = [
+    "LOGGED",
+    "WARNINGS",
+    "dry_run",
+    "error_response",
+    "flag",
+    "get_or_404",
+    "read_body",
+    "respond",
+    "warn",
+]
 
 
 # Set on a request whose handler logged it itself (streams log when they start, not end).

@@ -150,7 +150,12 @@ RESOURCES: tuple[Resource, ...] = (
              short_names=("sc",)),
     Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
              namespaced=False, verbs=("create",), stored=False),
-    # Stored only: nothing here evaluates the policies yet.
+    Resource("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+             namespaced=False, verbs=("create",), stored=False),
+    Resource("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview",
+             namespaced=False, verbs=("create",), stored=False),
+    Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview",
+             namespaced=False, verbs=("create",), stored=False),
     Resource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
              "ValidatingAdmissionPolicy", namespaced=False, status=True,
              categories=("api-extensions",)),

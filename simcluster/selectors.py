@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from simcluster.errors import ApiError
 from simcluster.resources import Resource
 
-__all__ = ["ObjectFilter"]
+__all__ = ["ObjectFilter", "label_selector_matches"]
 
 _TOKEN = re.compile(r"\s*(!=|==|=|!|,|\(|\)|>|<|[^\s!=,()<>]+)")
 _VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
@@ -160,3 +160,28 @@ class ObjectFilter:
         if self.labels is not None and not self.labels(obj):
             return False
         return self.fields is None or self.fields(obj)
+
+
+def label_selector_matches(selector: dict | None, labels: dict[str, str] | None) -> bool:
+    """Whether ``labels`` match a LabelSelector object (``matchLabels``, ``matchExpressions``),
+    as metav1.LabelSelectorAsSelector reads it: no selector matches nothing, ``{}`` everything."""
+    if selector is None:
+        return False
+    labels = labels or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True

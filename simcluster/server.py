@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from simcluster import handlers, openapi, subresources, wire
+from simcluster.auth import USER
 from simcluster.errors import ApiError
+from simcluster.impersonation import impersonate
 from simcluster.messages import LOGGED, error_response, respond
+from simcluster.rbac import request_attributes
 from simcluster.resources import (
     SERVER_VERSION,
     Resource,
@@ -87,7 +90,7 @@ def _discovery(cluster: KubeStandIn, parts: list[str]) -> dict | str | None:
     if parts[0] in ("healthz", "livez", "readyz"):
         return "ok"
     if parts == ["api"]:
-        return api_versions(cluster.url.removeprefix("http://"))
+        return api_versions(cluster.url.partition("://")[2])
     if parts == ["api", "v1"]:
         return api_resource_list("", "v1")
     if parts == ["apis"]:
@@ -121,6 +124,11 @@ def _openapi(request: web.Request, parts: list[str]) -> web.Response:
 
 
 async def dispatch(cluster: KubeStandIn, request: web.Request) -> web.StreamResponse:
+    # Who asks, and whether they may: before anything else, as a real server's filters do.
+    request[USER] = impersonate(
+        cluster.authorizer, request, cluster.authenticator.authenticate(request)
+    )
+    cluster.authorizer.check(request_attributes(request, request[USER]))
     parts = [part for part in request.path.split("/") if part]
     if parts[:1] == ["openapi"] and len(parts) >= 2:
         return _openapi(request, parts)

@@ -21,7 +21,7 @@ from simcluster.resources import Resource, known
 from simcluster.services import allocate
 from simcluster.validation import apply_defaults, check_pod_update, generate_name, validate
 
-__all__ = ["Event", "Store", "timestamp"]
+__all__ = ["Admit", "Event", "Store", "timestamp"]
 
 NAMESPACES = known("", "v1", "namespaces")
 SERVICES = known("", "v1", "services")
@@ -51,6 +51,9 @@ class Event:
 
 
 Listener = Callable[[Event], None]
+# Admission of a write through the API: (operation, resource, new object or None for a delete,
+# stored object or None for a create); raises ApiError to refuse. See simcluster.admission.
+Admit = Callable[[str, Resource, "dict | None", "dict | None"], None]
 
 
 def _shape(resource: Resource, obj: dict) -> dict:
@@ -104,10 +107,17 @@ class Store:
             return items, self._revision
 
     def create(
-        self, resource: Resource, obj: dict, *, dry_run: bool = False, keep_status: bool = False
+        self,
+        resource: Resource,
+        obj: dict,
+        *,
+        dry_run: bool = False,
+        keep_status: bool = False,
+        admit: Admit | None = None,
     ) -> dict:
-        """POST semantics: validate, check the namespace, fill the server's fields and defaults.
-        ``keep_status`` stores the given status too (tests' `put`); a server would drop it."""
+        """POST semantics: validate, check the namespace, fill the server's fields and defaults,
+        then ``admit`` the result. ``keep_status`` stores the given status too (tests' `put`);
+        a server would drop it."""
         with self.lock:
             obj = copy.deepcopy(obj)
             meta = obj["metadata"] = dict(obj.get("metadata") or {})
@@ -138,6 +148,8 @@ class Store:
             if resource.key == ("", "pods"):
                 self._check_service_account(resource, obj)
             obj = _shape(resource, obj)
+            if admit is not None:
+                admit("CREATE", resource, obj, None)
             return obj if dry_run else self._commit("ADDED", resource, obj, None)
 
     def _check_namespace(self, resource: Resource, name: str, namespace: str) -> None:
@@ -174,9 +186,11 @@ class Store:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        admit: Admit | None = None,
     ) -> dict:
-        """PUT semantics: a stale ``metadata.resourceVersion`` is a 409 Conflict; an update that
-        changes nothing stores nothing and keeps the resourceVersion."""
+        """PUT semantics: a stale ``metadata.resourceVersion`` is a 409 Conflict; the result is
+        ``admit``-ted; an update that changes nothing stores nothing and keeps the
+        resourceVersion."""
         with self.lock:
             current = self.get(resource, namespace, name)
             if current is None:
@@ -214,6 +228,8 @@ class Store:
                 if _content(new) != _content(current):
                     meta["generation"] = current["metadata"].get("generation", 1) + 1
             new = _shape(resource, new)
+            if admit is not None:
+                admit("UPDATE", resource, new, current)
             if _same(new, current):
                 return current
             return new if dry_run else self._commit("MODIFIED", resource, new, current)
@@ -239,11 +255,14 @@ class Store:
         dry_run: bool = False,
         preconditions: dict | None = None,
         stamp: dict | None = None,
+        admit: Admit | None = None,
     ) -> dict:
         """Remove the object; ``stamp`` adds metadata to what the DELETED event and the answer
         show (a pod's deletionTimestamp)."""
         with self.lock:
             current = self.deletable(resource, namespace, name, preconditions)
+            if admit is not None:
+                admit("DELETE", resource, None, current)
             meta = current["metadata"]
             gone = {**current, "metadata": {**meta, **(stamp or {})}}
             return gone if dry_run else self._commit("DELETED", resource, gone, current)

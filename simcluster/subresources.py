@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from simcluster.admission import Gate
+from simcluster.auth import AUDIENCE
 from simcluster.errors import ApiError
 from simcluster.exec import container_of, serve_exec
 from simcluster.handlers import apply_patch, patch, read_object, remove
@@ -24,9 +23,11 @@ if TYPE_CHECKING:
 
 __all__ = ["serve"]
 
-_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
-# What a TokenRequest may bind a token to, and the claim that names it in the token.
-_BINDABLE = {"Pod": ("pods", "pod"), "Secret": ("secrets", "secret")}
+_BINDABLE = {
+    "Pod": known("", "v1", "pods"),
+    "Secret": known("", "v1", "secrets"),
+    "Node": known("", "v1", "nodes"),
+}
 
 
 async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> web.StreamResponse:
@@ -72,6 +73,7 @@ async def _replace_status(
         body,
         subresource="status",
         dry_run=dry_run(request),
+        admit=Gate(cluster, request, "status"),
     )
     return respond(replaced)
 
@@ -147,50 +149,10 @@ async def _evict(cluster: KubeStandIn, request: web.Request, target: Target) -> 
     options = dict(eviction.get("deleteOptions") or {})
     if dry_run(request):
         options["dryRun"] = ["All"]
-    remove(cluster, target.resource, target.namespace, target.name, options)
+    admit = Gate(cluster, request, None)
+    remove(cluster, target.resource, target.namespace, target.name, options, admit)
     status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
     return respond({**status, "code": 201}, 201)
-
-
-def _fake_jwt(claims: dict) -> str:
-    # Shaped like a service account token so that code splitting it on "." works; unsigned.
-    def part(data: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    signature = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-    return f"{part({'alg': 'RS256', 'kid': 'standin'})}.{part(claims)}.{signature}"
-
-
-def _bound_object(cluster: KubeStandIn, namespace: str, account: str, ref: dict) -> dict:
-    """The ``kubernetes.io`` claim naming the object a token is bound to, checked as
-    kube-apiserver does: a Pod (running as the ServiceAccount) or a Secret of the namespace
-    that exists and, when the reference names a uid, has that uid."""
-    kind, api_version, name = ref.get("kind"), ref.get("apiVersion") or "", ref.get("name")
-    group, _, version = api_version.rpartition("/")
-    if group or kind not in _BINDABLE:
-        raise ApiError.bad_request(
-            f"cannot bind token to object of type {group}/{version}, Kind={kind}"
-        )
-    plural, claim = _BINDABLE[kind]
-    resource = known("", "v1", plural)
-    found = cluster.store.get(resource, namespace, name or "")
-    if found is None:
-        raise ApiError.not_found(resource, name or "")
-    if kind == "Pod" and (found.get("spec") or {}).get("serviceAccountName") != account:
-        raise ApiError.bad_request(
-            f'cannot bind token for serviceaccount "{account}" to pod running with different '
-            "serviceaccount name."
-        )
-    uid = found["metadata"]["uid"]
-    if ref.get("uid") and ref["uid"] != uid:
-        raise ApiError(
-            409,
-            f'Operation cannot be fulfilled on {kind} "{name}": the UID in the bound object '
-            f"reference ({ref['uid']}) does not match the UID in record. The object might have "
-            "been deleted and then recreated",
-            details={"name": name, "kind": kind},
-        )
-    return {claim: {"name": name, "uid": uid}}
 
 
 async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
@@ -203,33 +165,16 @@ async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> 
     if not isinstance(seconds, int) or seconds < 600:
         message = f"Invalid value: {seconds!r}: may not specify a duration less than 10 minutes"
         raise ApiError(422, f"spec.expirationSeconds: {message}")
-    audiences = spec.get("audiences") or [_AUDIENCE]
-    meta = account["metadata"]
-    private = {
-        "namespace": target.namespace,
-        "serviceaccount": {"name": target.name, "uid": meta["uid"]},
-    }
-    if spec.get("boundObjectRef"):
-        private |= _bound_object(cluster, target.namespace, target.name, spec["boundObjectRef"])
-    issued = datetime.now(UTC)
-    expires = issued + timedelta(seconds=seconds)
-    subject = f"system:serviceaccount:{target.namespace}:{target.name}"
-    token = _fake_jwt(
-        {
-            "aud": audiences,
-            "exp": int(expires.timestamp()),
-            "iat": int(issued.timestamp()),
-            "iss": _AUDIENCE,
-            "sub": subject,
-            "jti": secrets.token_hex(8),
-            "kubernetes.io": private,
-            "nbf": int(issued.timestamp()),
-        }
-    )
+    audiences = spec.get("audiences") or [AUDIENCE]
+    ref = spec.get("boundObjectRef")
+    bound = _bind(cluster, target, ref) if ref else None
+    token, expiry = cluster.authenticator.issue(account, audiences, seconds, bound)
     cluster.tokens[token] = (target.namespace, target.name)
     response_spec = {"audiences": audiences, "expirationSeconds": seconds}
-    if spec.get("boundObjectRef"):
-        response_spec["boundObjectRef"] = spec["boundObjectRef"]
+    if bound is not None:
+        response_spec["boundObjectRef"] = {**ref, "uid": bound[1]["metadata"]["uid"]}
+    meta = account["metadata"]
+    expires = datetime.fromtimestamp(expiry, UTC)
     return respond(
         {
             "kind": "TokenRequest",
@@ -237,10 +182,44 @@ async def _token(cluster: KubeStandIn, request: web.Request, target: Target) -> 
             "metadata": {
                 "name": meta["name"],
                 "namespace": meta["namespace"],
-                "creationTimestamp": timestamp(issued),
+                "creationTimestamp": timestamp(datetime.fromtimestamp(expiry - seconds, UTC)),
             },
             "spec": response_spec,
             "status": {"token": token, "expirationTimestamp": timestamp(expires)},
         },
         201,
     )
+
+
+def _bind(cluster: KubeStandIn, target: Target, ref: dict) -> tuple[str, dict]:
+    """The Pod, Secret or Node a TokenRequest's boundObjectRef names, checked as the API
+    server checks it: it exists, a Pod runs as this service account, and it has the uid
+    given (when one is)."""
+    kind, name = ref.get("kind", ""), ref.get("name", "")
+    api_version = ref.get("apiVersion", "")
+    group, _, version = api_version.rpartition("/")
+    resource = _BINDABLE.get(kind) if not group else None
+    if resource is None:
+        raise ApiError.bad_request(
+            f"cannot bind token to object of type {group}/{version}, Kind={kind}"
+        )
+    found = cluster.store.get(resource, target.namespace if resource.namespaced else None, name)
+    if found is None:
+        raise ApiError.not_found(resource, name)
+    if kind == "Pod" and (found.get("spec") or {}).get("serviceAccountName") != target.name:
+        raise ApiError.bad_request(
+            f'cannot bind token for serviceaccount "{target.name}" to pod running with '
+            "different serviceaccount name."
+        )
+    uid = found["metadata"]["uid"]
+    if ref.get("uid") and ref["uid"] != uid:
+        why = (
+            f"the UID in the bound object reference ({ref['uid']}) does not match the UID in "
+            "record. The object might have been deleted and then recreated"
+        )
+        raise ApiError(
+            409,
+            f'Operation cannot be fulfilled on {kind} "{name}": {why}',
+            details={"name": name, "kind": kind},
+        )
+    return kind, found

@@ -20,6 +20,8 @@ import yaml
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from courseware.models import Cohort, Course, Enrolment
 from courseware.models.cohort import INSTRUCTORS_GROUP
@@ -170,6 +172,20 @@ def token_claims(token: str) -> dict:
     """The claims of a service account token (a JWT), unverified."""
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def api_as(standin: KubeStandIn, token: str) -> k8s.ApiClient:
+    """A client of ``standin`` that presents ``token`` instead of the admin's."""
+    return k8s_config.new_client_from_config_dict(standin.kubeconfig(token=token))
+
+
+def account_token(standin: KubeStandIn, namespace: str, name: str, **spec: object) -> str:
+    """A TokenRequest token of the ServiceAccount ``namespace/name``, asked for by the admin;
+    ``spec`` adds to the request (audiences, boundObjectRef, expirationSeconds)."""
+    core = k8s.CoreV1Api(standin.api_client())
+    return core.create_namespaced_service_account_token(
+        name, namespace, {"spec": spec}
+    ).status.token
 
 
 # -- waiting and services ----------------------------------------------------------------------

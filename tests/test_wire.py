@@ -3,11 +3,13 @@ validation, OpenAPI, Service allocation, autoscaling/v1, and its command-line en
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -38,6 +41,11 @@ def messages() -> Messages:
     return found
 
 
+def trusting(server: KubeStandIn) -> ssl.SSLContext:
+    """A TLS context that trusts the simulated cluster's own CA."""
+    return ssl.create_default_context(cadata=server.ca.pem.decode())
+
+
 def request(
     server: KubeStandIn,
     method: str,
@@ -45,11 +53,10 @@ def request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    sent = urllib.request.Request(
-        server.url + path, data=body, method=method, headers=headers or {}
-    )
+    headers = {"Authorization": f"Bearer {server.admin_token}", **(headers or {})}
+    sent = urllib.request.Request(server.url + path, data=body, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(sent, timeout=10) as answer:
+        with urllib.request.urlopen(sent, timeout=10, context=trusting(server)) as answer:
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -217,9 +224,12 @@ def test_it_streams_a_watch_as_length_prefixed_protobuf_frames(
 ) -> None:
     sent = urllib.request.Request(
         standin.url + "/api/v1/namespaces?watch=true&timeoutSeconds=1",
-        headers={"Accept": f"{PROTOBUF},application/json"},
+        headers={
+            "Accept": f"{PROTOBUF},application/json",
+            "Authorization": f"Bearer {standin.admin_token}",
+        },
     )
-    with urllib.request.urlopen(sent, timeout=10) as answer:
+    with urllib.request.urlopen(sent, timeout=10, context=trusting(standin)) as answer:
         content_type, stream = answer.headers["Content-Type"], answer.read()
 
     assert content_type == f"{PROTOBUF};stream=watch"
@@ -576,7 +586,12 @@ def _stops_cleanly(command: list[str], config: Path, port: int, stop: signal.Sig
         while not config.exists() and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.1)
         assert config.exists(), "no kubeconfig was written"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+        admin = yaml.safe_load(config.read_text())
+        ca_pem = base64.b64decode(admin["clusters"][0]["cluster"]["certificate-authority-data"])
+        trusted = ssl.create_default_context(cadata=ca_pem.decode())
+        with urllib.request.urlopen(
+            f"https://127.0.0.1:{port}/readyz", timeout=5, context=trusted
+        ) as answer:
             assert answer.read() == b"ok"
         process.send_signal(stop)
         assert process.wait(10) == 0
