@@ -50,7 +50,11 @@ ROLE_RULES: list[dict[str, Any]] = [
         "resources": ["pods/ephemeralcontainers"],
         "verbs": ["get", "patch", "update"],
     },
-    {"apiGroups": [""], "resources": ["events", "serviceaccounts"], "verbs": READ},
+    {
+        "apiGroups": [""],
+        "resources": ["events", "serviceaccounts", "resourcequotas", "limitranges"],
+        "verbs": READ,
+    },
     {
         "apiGroups": ["apps"],
         "resources": [

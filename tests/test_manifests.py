@@ -113,7 +113,11 @@ def test_it_grants_exactly_the_reviewed_rules() -> None:
             "resources": ["pods/ephemeralcontainers"],
             "verbs": ["get", "patch", "update"],
         },
-        {"apiGroups": [""], "resources": ["events", "serviceaccounts"], "verbs": read},
+        {
+            "apiGroups": [""],
+            "resources": ["events", "serviceaccounts", "resourcequotas", "limitranges"],
+            "verbs": read,
+        },
         {
             "apiGroups": ["apps"],
             "resources": [
