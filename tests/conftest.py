@@ -161,7 +161,7 @@ def cluster(standin: KubeStandIn) -> Cluster:
 
 
 @pytest.fixture
-def lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
+def ready_lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
     """The trainee's lab in ``cohort``, provisioned on the stand-in and ready."""
     cohort.cluster = cluster
     cohort.save()

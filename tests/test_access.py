@@ -239,17 +239,17 @@ def outcomes(visitors: dict[str, str], lab_id: int, **options: str) -> dict[str,
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("local_shell")
-def test_it_decides_who_may_use_a_terminal_for_each_role(people: People, lab: Lab) -> None:
+def test_it_decides_who_may_use_a_terminal_for_each_role(people: People, ready_lab: Lab) -> None:
     cookies = {role: session_cookie(user_of(people, role)) for role in ROLES}
 
-    answers = outcomes(cookies, lab.pk)
+    answers = outcomes(cookies, ready_lab.pk)
 
     assert answers == dict(zip(ROLES, WEBSOCKET_MATRIX["ws/labs/<int:lab>/terminal/"], strict=True))
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("local_shell")
-def test_it_refuses_strangers_before_any_shell_starts(people: People, lab: Lab) -> None:
+def test_it_refuses_strangers_before_any_shell_starts(people: People, ready_lab: Lab) -> None:
     strangers = {
         role: session_cookie(user_of(people, role))
         for role in ("anonymous", "other_trainee", "other_instructor")
@@ -263,7 +263,7 @@ def test_it_refuses_strangers_before_any_shell_starts(people: People, lab: Lab) 
 
     registry.open = spy  # type: ignore[method-assign]
     try:
-        answers = outcomes(strangers, lab.pk)
+        answers = outcomes(strangers, ready_lab.pk)
     finally:
         del registry.open
 
@@ -274,24 +274,24 @@ def test_it_refuses_strangers_before_any_shell_starts(people: People, lab: Lab) 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("local_shell")
 def test_it_refuses_a_removed_trainee_an_inactive_instructor_and_an_unknown_lab(
-    people: People, lab: Lab
+    people: People, ready_lab: Lab
 ) -> None:
     trainee, instructor = session_cookie(people.trainee), session_cookie(people.instructor)
-    Enrolment.objects.filter(pk=lab.enrolment_id).update(state=Enrolment.State.REMOVED)
+    Enrolment.objects.filter(pk=ready_lab.enrolment_id).update(state=Enrolment.State.REMOVED)
     User.objects.filter(pk=people.instructor.pk).update(is_active=False)
 
-    assert outcomes({"removed": trainee, "inactive": instructor}, lab.pk) == {
+    assert outcomes({"removed": trainee, "inactive": instructor}, ready_lab.pk) == {
         "removed": 4403,
         "inactive": 4403,
     }
-    assert outcomes({"admin": session_cookie(people.admin)}, lab.pk + 1000) == {"admin": 4403}
+    assert outcomes({"admin": session_cookie(people.admin)}, ready_lab.pk + 1000) == {"admin": 4403}
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("local_shell")
-def test_it_refuses_a_terminal_from_a_foreign_origin(people: People, lab: Lab) -> None:
+def test_it_refuses_a_terminal_from_a_foreign_origin(people: People, ready_lab: Lab) -> None:
     cookie = session_cookie(people.trainee)
 
-    answers = outcomes({"trainee": cookie}, lab.pk, origin="https://evil.example")
+    answers = outcomes({"trainee": cookie}, ready_lab.pk, origin="https://evil.example")
 
     assert answers == {"trainee": "handshake refused"}
