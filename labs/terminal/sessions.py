@@ -168,6 +168,7 @@ class Session:
         self.bucket = TokenBucket(limits.input_rate, limits.input_burst)
         self.last_input = time.monotonic()
         self.last_input_wall: float | None = None
+        self.size: tuple[int, int] | None = None  # the writer's, which watchers mirror
         self.ended = False
         self._closing: tuple[int, str] | None = None
         self._warned = False
@@ -255,6 +256,7 @@ class Session:
                 "lost": max(0, self.buffer.start - seq) if resuming and seq is not None else 0,
                 "mode": "write" if write else "read",
                 "backend": self.description,
+                "size": list(self.size) if self.size else None,
             }
         )
         while position < self.buffer.end:
@@ -326,8 +328,13 @@ class Session:
         return None
 
     async def resize(self, viewer: Viewer, cols: int, rows: int) -> None:
-        if viewer is self.writer:
-            await self.terminal.resize(*clamp_size(cols, rows))
+        if viewer is not self.writer:
+            return
+        self.size = clamp_size(cols, rows)
+        await self.terminal.resize(*self.size)
+        for watcher in list(self.watchers):
+            with contextlib.suppress(Exception):
+                await watcher.control({"type": "size", "cols": self.size[0], "rows": self.size[1]})
 
     # -- timers and activity ----------------------------------------------------------------
 

@@ -46,7 +46,7 @@
       this.fit = new FitAddon.FitAddon();
       this.term.loadAddon(this.fit);
       this.term.open(this.screen);
-      this.fit.fit();
+      if (!this.readOnly) this.fit.fit();
       this.term.attachCustomKeyEventHandler((event) => this.key(event));
       this.term.onData((data) => this.input(encoder.encode(data)));
       // Mouse reports in some programs: one byte per character.
@@ -71,7 +71,8 @@
     }
 
     refit() {
-      if (this.refitting) return;
+      // A watcher mirrors the trainee's size (see "size"): the output is laid out for it.
+      if (this.refitting || this.readOnly) return;
       this.refitting = true;
       requestAnimationFrame(() => {
         this.refitting = false;
@@ -122,6 +123,10 @@
           this.setStatus("connected", this.readOnly ? "Watching" : "Connected");
           this.status.title = message.backend || "";
           if (message.lost) this.note(`${message.lost} bytes of output were lost while away.`);
+          if (this.readOnly && message.size) this.term.resize(message.size[0], message.size[1]);
+          break;
+        case "size":
+          if (this.readOnly) this.term.resize(message.cols, message.rows);
           break;
         case "waiting":
           this.setStatus("waiting", "Waiting for the trainee");
