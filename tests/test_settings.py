@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from courseware.env import env_bool, env_int, env_list, env_secret
 
 ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = ROOT / "courseware" / "settings.py"
 PROD_KEY = "k8s-lotse-" + "x9Qm2vT7pL4wZ8rB6nY3cF5hJ1sD0gA" * 2
 
 SHOW = """
@@ -93,6 +95,25 @@ def test_it_switches_to_postgresql_and_redis_by_url() -> None:
         ),
         ({"SECRET_KEY": PROD_KEY}, "ALLOWED_HOSTS is required when DEBUG is off"),
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        (
+            {
+                "ALLOWED_HOSTS": "lotse.example.com",
+                "SECRET_KEY": PROD_KEY,
+                "SITE_URL": "https://lotse.example.com",
+                "LAB_TERMINAL_LOCAL_SHELL": "1",
+            },
+            "LAB_TERMINAL_LOCAL_SHELL and LAB_TERMINAL_LOCAL_UNCONFINED run shells on this "
+            "machine: they are for development only and refused when DEBUG is off",
+        ),
+        (
+            {"DEBUG": "1", "LAB_TERMINAL_BACKEND": "local"},
+            "LAB_TERMINAL_BACKEND=local runs shells on this machine: set "
+            "LAB_TERMINAL_LOCAL_SHELL=1 as well (development only)",
+        ),
+        (
+            {"DEBUG": "1", "LAB_TERMINAL_BACKEND": "ssh"},
+            "LAB_TERMINAL_BACKEND='ssh' is not a terminal backend (use kubernetes or local)",
+        ),
     ],
 )
 def test_it_refuses_to_start_half_configured_in_production(
@@ -102,6 +123,17 @@ def test_it_refuses_to_start_half_configured_in_production(
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_it_documents_every_setting_in_the_readme() -> None:
+    names = set(
+        re.findall(r'env_(?:str|bool|int|list|secret)\("([A-Z0-9_]+)"', SETTINGS.read_text())
+    )
+    readme = (ROOT / "README.md").read_text()
+
+    assert len(names) > 30
+    # As `NAME`, `NAME(_FILE)` or `NAME=value`.
+    assert {name for name in names if not re.search(rf"`{name}[`(=]", readme)} == set()
 
 
 def test_it_passes_check_deploy_in_production() -> None:
