@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -78,6 +79,26 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     mode: TerminalMode | None = None
     lab: Lab | None = None
     number = 1
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels' generic loop races the client against the channel layer with a new task
+        # per message, and closes stale database connections in a thread before each one.
+        # A terminal uses no channel layer and its frames touch no database: it reads the
+        # client directly (docs/terminal.md, "Performance").
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.receive":
+                    await self.websocket_receive(message)
+                else:
+                    await self.dispatch(message)
+        except StopConsumer:
+            pass
 
     # -- the door ---------------------------------------------------------------------------
 
@@ -212,7 +233,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     # -- what a session sends (labs.terminal.sessions.Viewer) -------------------------------
 
     async def output(self, data: bytes) -> None:
-        await self.send(bytes_data=data)
+        await self.base_send({"type": "websocket.send", "bytes": data})
 
     async def control(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message))

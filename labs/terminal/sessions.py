@@ -46,6 +46,7 @@ TAKEN_OVER = 4409
 TOO_MANY = 4429
 UNAVAILABLE = 4503
 
+_FLOOD = 1024  # bytes in one read from which more output is likely on its way
 Key = tuple[int, int]  # (lab id, terminal number)
 TERMINALS_PER_LAB = activity.TERMINALS_PER_LAB
 
@@ -188,8 +189,17 @@ class Session:
         return ([self.writer] if self.writer is not None else []) + self.watchers
 
     async def _run(self) -> None:
+        flood = False
         try:
-            while data := await self.terminal.read():
+            while True:
+                if flood:
+                    # Much output at once (a long listing, a cat): one more turn of the loop
+                    # lets what is ready arrive, so it goes out as one frame, not many.
+                    await asyncio.sleep(0)
+                data = await self.terminal.read()
+                if not data:
+                    break
+                flood = len(data) >= _FLOOD
                 self.buffer.append(data)
                 for viewer in self.viewers():
                     try:
