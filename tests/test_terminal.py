@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from pytest_django.fixtures import Settings
 
+from labs.kube import Kube, exit_of, open_exec
 from labs.models import Lab
 from labs.terminal import activity
 from labs.terminal.local import confinement
@@ -462,3 +463,30 @@ def test_it_says_when_the_cluster_refuses_the_exec(
         assert closed["code"] == 4503
 
     run(scenario)
+
+
+@pytest.mark.parametrize("offered", [("v5.channel.k8s.io", "v4.channel.k8s.io"),
+                                     ("v4.channel.k8s.io",)])  # fmt: skip
+def test_it_speaks_v5_of_the_exec_protocol_and_falls_back_to_v4(
+    ready_lab: Lab, standin: KubeStandIn, monkeypatch: pytest.MonkeyPatch, offered: tuple[str, ...]
+) -> None:
+    # The stand-in plays an API server that offers only what ``offered`` lists.
+    monkeypatch.setattr("simcluster.exec.PROTOCOLS", offered)
+    target = Kube.for_cluster(ready_lab.cluster).exec_target(
+        ready_lab.namespace, "toolbox", "toolbox", ["bash", "-il"]
+    )
+
+    async def scenario() -> tuple[str, bytes, int | None]:
+        stream = await open_exec(target)
+        output = b""
+        await stream.write(b"exit 2\r")
+        while chunk := await stream.read():
+            output += chunk
+        await stream.close()
+        return stream.protocol, output, exit_of(stream.status)[0]
+
+    protocol, output, status = async_to_sync(scenario)()
+
+    assert protocol == offered[0]
+    assert output.startswith(b"$ exit 2")
+    assert status == 2
