@@ -54,7 +54,9 @@ def make_user(name: str, **extra: object) -> User:
 def make_instructor(name: str) -> User:
     """A user of make_user's in the Instructors group (teaching no cohort yet)."""
     user = make_user(name)
-    user.groups.add(Group.objects.get(name=INSTRUCTORS_GROUP))
+    # A migration makes the group; transactional tests flush it away, so make it again.
+    group, _ = Group.objects.get_or_create(name=INSTRUCTORS_GROUP)
+    user.groups.add(group)
     return user
 
 

@@ -237,7 +237,7 @@ def outcomes(visitors: dict[str, str], lab_id: int, **options: str) -> dict[str,
     return async_to_sync(scenario)()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("local_shell")
 def test_it_decides_who_may_use_a_terminal_for_each_role(people: People, ready_lab: Lab) -> None:
     cookies = {role: session_cookie(user_of(people, role)) for role in ROLES}
@@ -247,7 +247,7 @@ def test_it_decides_who_may_use_a_terminal_for_each_role(people: People, ready_l
     assert answers == dict(zip(ROLES, WEBSOCKET_MATRIX["ws/labs/<int:lab>/terminal/"], strict=True))
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("local_shell")
 def test_it_refuses_strangers_before_any_shell_starts(people: People, ready_lab: Lab) -> None:
     strangers = {
@@ -271,7 +271,7 @@ def test_it_refuses_strangers_before_any_shell_starts(people: People, ready_lab:
     assert opened == []
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("local_shell")
 def test_it_refuses_a_removed_trainee_an_inactive_instructor_and_an_unknown_lab(
     people: People, ready_lab: Lab
@@ -287,7 +287,7 @@ def test_it_refuses_a_removed_trainee_an_inactive_instructor_and_an_unknown_lab(
     assert outcomes({"admin": session_cookie(people.admin)}, ready_lab.pk + 1000) == {"admin": 4403}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("local_shell")
 def test_it_refuses_a_terminal_from_a_foreign_origin(people: People, ready_lab: Lab) -> None:
     cookie = session_cookie(people.trainee)

@@ -23,7 +23,7 @@ from tests.factories import People, TerminalClient, session_cookie
 
 # Transactional: the consumer reads the database from threads of its own.
 pytestmark = [
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("local_shell"),
 ]
 

@@ -25,7 +25,7 @@ from tests.factories import ARTIFACTS, People, session_cookie, wait_for
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
