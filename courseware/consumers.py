@@ -79,6 +79,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     mode: TerminalMode | None = None
     lab: Lab | None = None
     number = 1
+    greeted = False
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -159,7 +160,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         except (ValueError, TypeError, KeyError):
             await self.message("Ignored a malformed control frame: expected JSON with a type.")
             return
-        if kind == "hello" and self.session is None:
+        if kind == "hello" and not self.greeted:
+            self.greeted = True
             await self._hello(message)
         elif kind == "resize" and self.session is not None:
             size = _size(message)

@@ -91,6 +91,25 @@ def test_it_resizes_the_terminal(cookies: dict[str, str], ready_lab: Lab) -> Non
     run(scenario)
 
 
+def test_it_gives_the_shell_a_controlling_terminal(cookies: dict[str, str], ready_lab: Lab) -> None:
+    async def scenario() -> None:
+        term = trainee_terminal(cookies, ready_lab)
+        await opened(term)
+        await term.type("sleep 30\r")
+        await term.read_until(b"sleep 30\r\n")
+        started = len(term.output)
+        await term.type("\x03")  # Ctrl-C reaches the foreground program only through a ctty
+        await term.read_until(b"^C")
+        await term.type("echo interrupted\r")
+        await term.read_until(b"\rinterrupted\r\n", timeout=5)
+        await term.disconnect()
+
+        assert b"no job control" not in term.output
+        assert started < len(term.output)
+
+    run(scenario)
+
+
 def test_it_closes_cleanly_when_the_shell_exits(cookies: dict[str, str], ready_lab: Lab) -> None:
     async def scenario() -> None:
         term = trainee_terminal(cookies, ready_lab)

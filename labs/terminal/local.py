@@ -16,6 +16,7 @@ It is refused unless ``LAB_TERMINAL_LOCAL_SHELL`` is on (the settings refuse tha
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import fcntl
 import functools
@@ -88,6 +89,22 @@ def describe() -> str:
     return "a local shell, refused: bubblewrap is unavailable"
 
 
+# The private homes of running shells: removed when a shell ends, and those left when the
+# server stops.
+_SCRATCH: set[Path] = set()
+
+
+def _remove(scratch: Path) -> None:
+    _SCRATCH.discard(scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+@atexit.register
+def _remove_all() -> None:
+    for scratch in list(_SCRATCH):
+        _remove(scratch)
+
+
 @dataclass(frozen=True)
 class Prepared:
     namespace: str
@@ -125,10 +142,10 @@ def _environment(home: str, namespace: str) -> dict[str, str]:
     }
 
 
-def _take_terminal() -> None:
-    # In the child, after setsid: the PTY on stdin becomes the controlling terminal, so the
-    # shell has job control and Ctrl-C reaches the foreground program.
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+# util-linux's setsid: a new session whose controlling terminal is the PTY on stdin, so the
+# shell has job control and Ctrl-C reaches the foreground program. (A preexec_fn would do
+# the same in the child, but is unsafe in a server with threads.)
+SETSID = ["setsid", "--ctty"]
 
 
 def set_size(fd: int, cols: int, rows: int) -> None:
@@ -233,7 +250,7 @@ class LocalTerminal(Terminal):
             self.output.transport.close()
         with contextlib.suppress(OSError):
             os.close(self.control)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        _remove(self.scratch)
 
     async def wait(self) -> Exit:
         status = await self.process.wait()
@@ -269,10 +286,11 @@ class LocalShell(Backend):
                 "LAB_TERMINAL_LOCAL_UNCONFINED=1 runs it unconfined (development only)"
             )
         scratch = Path(tempfile.mkdtemp(prefix="lotse-terminal-"))
+        _SCRATCH.add(scratch)
         try:
             return await self._spawn(prepared, cols, rows, scratch, bwrap)
         except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
+            _remove(scratch)
             raise
 
     async def _spawn(
@@ -290,10 +308,11 @@ class LocalShell(Backend):
                 f"trainee:x:{SANDBOX_UID}:{SANDBOX_UID}:Trainee:{SANDBOX_HOME}:/bin/bash\n"
             )
             (etc / "group").write_text(f"trainee:x:{SANDBOX_UID}:\n")
-            argv = _sandbox_args(bwrap, home, etc) + SHELL
+            argv = SETSID + _sandbox_args(bwrap, home, etc) + SHELL
             env, cwd = _environment(SANDBOX_HOME, prepared.namespace), str(scratch)
         else:
-            argv, env, cwd = SHELL, _environment(str(home), prepared.namespace), str(home)
+            argv, env = SETSID + SHELL, _environment(str(home), prepared.namespace)
+            cwd = str(home)
         master, slave = os.openpty()
         try:
             set_size(slave, cols, rows)
@@ -304,8 +323,6 @@ class LocalShell(Backend):
                 stderr=slave,
                 env=env,
                 cwd=cwd,
-                start_new_session=True,
-                preexec_fn=_take_terminal,
             )
         except OSError as exc:
             os.close(master)
