@@ -118,6 +118,15 @@ def test_it_runs_kubectl_in_the_browser_terminal_and_survives_a_reload(
     expect(page.locator(".xterm-rows")).to_contain_text("pod/my-pod created")
     restored = screen(page)
 
+    # Copy a block (its command, without the prompt), paste it with Ctrl-V, erase it again.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=asgi_server)
+    page.locator(".exercise-cleanup .code-action", has_text="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "kubectl delete pod my-pod"
+    page.locator(".xterm").click()
+    page.keyboard.press("Control+V")
+    expect(page.locator(".xterm-rows")).to_contain_text("$ kubectl delete pod my-pod")
+    page.keyboard.press("Control+U")
+
     # The exercise's cleanup block, run from the page: pasted without its prompt, Enter.
     page.locator(".exercise-cleanup .code-action", has_text="Run in terminal").click()
     expect(page.locator(".xterm-rows")).to_contain_text('pod "my-pod" deleted', timeout=15000)
@@ -147,3 +156,9 @@ def test_it_runs_kubectl_in_the_browser_terminal_and_survives_a_reload(
     assert "typed-by-the-instructor" not in screen(watcher)
     assert problems == []
     watcher.context.close()
+
+    # Slides get "Copy" on their code blocks (and no terminal).
+    page.goto(f"{asgi_server}{exercise.module.get_absolute_url()}")
+    page.wait_for_function("window.Reveal && Reveal.isReady()")
+    expect(page.locator(".reveal .code-action", has_text="Copy").first).to_be_attached()
+    assert page.locator(".reveal .code-action", has_text="Run in terminal").count() == 0
