@@ -18,6 +18,7 @@ from courseware.content.sync import sync_course
 from courseware.models import Cohort, Course, Enrolment
 from labs import provisioning
 from labs.models import Cluster, Lab
+from labs.terminal.local import confinement
 from simcluster import KubeStandIn
 from tests.factories import (
     ARTIFACTS,
@@ -173,9 +174,11 @@ def ready_lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
 
 @pytest.fixture
 def local_shell(settings: Settings) -> None:
-    """Terminals run the local shell backend (a real bash, confined where bwrap works)."""
+    """Terminals run the local shell backend: a real bash, confined by bubblewrap where it
+    can run (``./dev test`` installs it), unconfined elsewhere (the tests' own commands)."""
     settings.LAB_TERMINAL_BACKEND = "local"
     settings.LAB_TERMINAL_LOCAL_SHELL = True
+    settings.LAB_TERMINAL_LOCAL_UNCONFINED = confinement() is None
 
 
 # -- browser tests: Debian's chromium, driven by Playwright -------------------------------

@@ -95,8 +95,10 @@ def test_it_gives_the_shell_a_controlling_terminal(cookies: dict[str, str], read
     async def scenario() -> None:
         term = trainee_terminal(cookies, ready_lab)
         await opened(term)
-        await term.type("sleep 30\r")
-        await term.read_until(b"sleep 30\r\n")
+        # A foreground job that says when it runs (the quotes keep the typed line from
+        # matching), then sleeps.
+        await term.type("sh -c 'echo st''arted; exec sleep 30'\r")
+        await term.read_until(b"started\r\n")
         started = len(term.output)
         await term.type("\x03")  # Ctrl-C reaches the foreground program only through a ctty
         await term.read_until(b"^C")

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from courseware.models import Course, Exercise
 from labs.models import Lab
+from labs.terminal.local import confinement
 from tests.factories import ARTIFACTS, People, session_cookie, wait_for
 
 pytestmark = [
@@ -60,6 +61,7 @@ def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
         f"{database['NAME']}",
         "LAB_TERMINAL_BACKEND": "local",
         "LAB_TERMINAL_LOCAL_SHELL": "1",
+        "LAB_TERMINAL_LOCAL_UNCONFINED": "0" if confinement() else "1",
     }
     log = tmp_path / "daphne.log"
     with log.open("w") as output:

@@ -138,14 +138,17 @@ def _environment(home: str, namespace: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "KUBECONFIG": f"{home}/.kube/config",
         "HISTFILE": f"{home}/.bash_history",
-        "PS1": rf"\[\e[1;32m\]{namespace}\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ ",
+        # A plain "$": the shell is the trainee's, even where it runs unconfined as root.
+        "PS1": rf"\[\e[1;32m\]{namespace}\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]$ ",
     }
 
 
 # util-linux's setsid: a new session whose controlling terminal is the PTY on stdin, so the
-# shell has job control and Ctrl-C reaches the foreground program. (A preexec_fn would do
-# the same in the child, but is unsafe in a server with threads.)
-SETSID = ["setsid", "--ctty"]
+# shell has job control and Ctrl-C reaches the foreground program; coreutils' env puts every
+# signal back to its default (a server started in the background ignores SIGINT, and the
+# shell's programs would inherit that). A preexec_fn could do both in the child, but is
+# unsafe in a server with threads.
+SETSID = ["setsid", "--ctty", "env", "--default-signal"]
 
 
 def set_size(fd: int, cols: int, rows: int) -> None:
