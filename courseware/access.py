@@ -12,6 +12,11 @@ Timing: an enrolled trainee sees the course from the moment of enrolment, before
 date too (to prepare, and to check the login works before the first morning), and keeps
 it after the end (to revise). Removing the enrolment ends access at once.
 
+The terminal of a lab (``terminal_access``): its own trainee types in it (read-write) while
+the enrolment is live; the cohort's instructors and the admins may watch it (read-only:
+instructors for the dashboard's shadow view, admins because they manage everything);
+nobody else connects at all.
+
 Every function here takes the user as the request (or websocket scope) has it, anonymous
 users included, and answers from the database; none of them trusts anything the client
 sent beyond the object it asks about.
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Concatenate, ParamSpec
+from typing import Concatenate, Literal, ParamSpec
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import redirect_to_login
@@ -32,6 +37,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from courseware.models import Cohort, Course, Enrolment
+from labs.models import Lab
 
 P = ParamSpec("P")
 User = AbstractBaseUser | AnonymousUser
@@ -82,6 +88,22 @@ def can_manage_cohort(user: User, cohort: Cohort) -> bool:
 
 
 _ADMITTED = [Enrolment.State.INVITED, Enrolment.State.ACTIVE]
+
+TerminalMode = Literal["write", "read"]
+
+
+def terminal_access(user: User, lab: Lab) -> TerminalMode | None:
+    """How ``user`` may use the terminal of ``lab``: "write" for the lab's own trainee with a
+    live enrolment, "read" for the cohort's instructors and admins, None for everyone else
+    (anonymous and inactive users included)."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    enrolment = lab.enrolment
+    if enrolment.trainee_id == user.pk and enrolment.state in _ADMITTED:
+        return "write"
+    if is_admin(user) or enrolment.cohort.instructors.filter(pk=user.pk).exists():
+        return "read"
+    return None
 
 
 def own_cohort(user: User, course: Course) -> Cohort | None:

@@ -106,6 +106,15 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds what many processes read and nobody must lose sleep over (terminal
+# activity): Redis when there is one, this process's memory otherwise.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 # Without a broker there is no worker: run tasks in the caller, as a worker would.
@@ -149,6 +158,9 @@ STATICFILES_DIRS = [
     ("vendor/reveal.js", _NODE_MODULES / "reveal.js" / "dist"),
     ("vendor/reveal.js/plugin", _NODE_MODULES / "reveal.js" / "plugin"),
     ("vendor/htmx", _NODE_MODULES / "htmx.org" / "dist"),
+    ("vendor/xterm/lib", _NODE_MODULES / "@xterm" / "xterm" / "lib"),
+    ("vendor/xterm/css", _NODE_MODULES / "@xterm" / "xterm" / "css"),
+    ("vendor/xterm-addon-fit", _NODE_MODULES / "@xterm" / "addon-fit" / "lib"),
 ]
 # In development WhiteNoise serves straight from the finders; production serves STATIC_ROOT
 # as built by collectstatic (compressed, with hashed names).
@@ -211,6 +223,42 @@ LAB_PROVISION_CONCURRENCY = env_int("LAB_PROVISION_CONCURRENCY", 8)
 LAB_KUBECONFIG_TOKEN_SECONDS = env_int("LAB_KUBECONFIG_TOKEN_SECONDS", 8 * 3600)
 # How long provisioning waits for a lab's toolbox pod to become ready.
 LAB_READY_TIMEOUT_SECONDS = env_int("LAB_READY_TIMEOUT_SECONDS", 300)
+
+# The browser terminal (docs/terminal.md). "kubernetes" execs into the lab's toolbox pod;
+# "local" runs a shell on this machine with the lab's kubeconfig, for development against
+# the simulated cluster only: it must be switched on by LAB_TERMINAL_LOCAL_SHELL, and never
+# with DEBUG off.
+LAB_TERMINAL_BACKEND = env_str("LAB_TERMINAL_BACKEND", "kubernetes")
+if LAB_TERMINAL_BACKEND not in ("kubernetes", "local"):
+    raise ImproperlyConfigured(
+        f"LAB_TERMINAL_BACKEND={LAB_TERMINAL_BACKEND!r} is not a terminal backend "
+        "(use kubernetes or local)"
+    )
+LAB_TERMINAL_LOCAL_SHELL = env_bool("LAB_TERMINAL_LOCAL_SHELL", False)
+# Without bubblewrap the local shell would run unconfined: only with this switched on too.
+LAB_TERMINAL_LOCAL_UNCONFINED = env_bool("LAB_TERMINAL_LOCAL_UNCONFINED", False)
+if (LAB_TERMINAL_LOCAL_SHELL or LAB_TERMINAL_LOCAL_UNCONFINED) and not DEBUG:
+    raise ImproperlyConfigured(
+        "LAB_TERMINAL_LOCAL_SHELL and LAB_TERMINAL_LOCAL_UNCONFINED run shells on this machine: "
+        "they are for development only and refused when DEBUG is off"
+    )
+if LAB_TERMINAL_BACKEND == "local" and not LAB_TERMINAL_LOCAL_SHELL:
+    raise ImproperlyConfigured(
+        "LAB_TERMINAL_BACKEND=local runs shells on this machine: set LAB_TERMINAL_LOCAL_SHELL=1 "
+        "as well (development only)"
+    )
+# Limits of one terminal; each refusal is written into the terminal.
+LAB_TERMINAL_MAX_FRAME_BYTES = env_int("LAB_TERMINAL_MAX_FRAME_BYTES", 64 * 1024)
+LAB_TERMINAL_INPUT_RATE = env_int("LAB_TERMINAL_INPUT_RATE", 16 * 1024)  # bytes per second
+LAB_TERMINAL_INPUT_BURST = env_int("LAB_TERMINAL_INPUT_BURST", 128 * 1024)  # bytes at once
+LAB_TERMINAL_MAX_PER_TRAINEE = env_int("LAB_TERMINAL_MAX_PER_TRAINEE", 3)
+LAB_TERMINAL_IDLE_SECONDS = env_int("LAB_TERMINAL_IDLE_SECONDS", 30 * 60)
+LAB_TERMINAL_IDLE_WARNING_SECONDS = env_int("LAB_TERMINAL_IDLE_WARNING_SECONDS", 60)
+# How long a shell outlives its last socket, and how much output a reconnect can replay.
+LAB_TERMINAL_GRACE_SECONDS = env_int("LAB_TERMINAL_GRACE_SECONDS", 5 * 60)
+LAB_TERMINAL_REPLAY_BYTES = env_int("LAB_TERMINAL_REPLAY_BYTES", 256 * 1024)
+# Terminal activity (for the dashboard) is written to the cache at most this often per terminal.
+LAB_TERMINAL_ACTIVITY_SECONDS = env_int("LAB_TERMINAL_ACTIVITY_SECONDS", 5)
 
 # Invites: a signed link per enrolment, valid for this many days.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 14)

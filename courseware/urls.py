@@ -11,6 +11,11 @@ courseware_patterns = [
     path("", views.home, name="home"),
     path("cohorts/<slug:cohort>/", views.cohort, name="cohort"),
     path("cohorts/<slug:cohort>/kubeconfig/", views.kubeconfig, name="kubeconfig"),
+    path(
+        "cohorts/<slug:cohort>/trainees/<int:enrolment>/terminal/",
+        views.trainee_terminal,
+        name="trainee_terminal",
+    ),
     path("invite/<str:token>/", invite_views.accept, name="invite"),
     path("courses/<slug:course>/", views.agenda, name="agenda"),
     path("courses/<slug:course>/modules/<slug:module>/slides/", views.slides, name="slides"),

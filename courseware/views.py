@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import yaml
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, render
@@ -25,6 +26,8 @@ from labs import provisioning
 from labs.checks import Check
 from labs.kube import ClusterError
 from labs.models import Lab
+
+_LIVE = [Enrolment.State.INVITED, Enrolment.State.ACTIVE]
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -94,6 +97,12 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
             enrolment__cohort=cohort, enrolment__trainee=request.user
         ).first(),
     }
+    if context["can_manage"]:
+        context["enrolments"] = (
+            cohort.enrolments.filter(state__in=_LIVE)
+            .select_related("trainee", "lab")
+            .order_by("trainee__last_name", "trainee__first_name", "trainee__username")
+        )
     return render(request, "courseware/cohort.html", context)
 
 
@@ -109,6 +118,19 @@ def _today(day: Day | None) -> dict[str, list]:
         "today_exercises": [exercise for module in modules for exercise in module.exercises.all()],
         "today_other_modules": [module for module in modules if module.pk not in linked],
     }
+
+
+@cohort_view
+def trainee_terminal(request: HttpRequest, cohort: Cohort, enrolment: int) -> HttpResponse:
+    """An instructor's read-only view of a trainee's terminal (the dashboard's shadow view)."""
+    if not can_manage_cohort(request.user, cohort):
+        raise PermissionDenied("Only the cohort's instructors may watch a trainee's terminal.")
+    obj = get_object_or_404(
+        Enrolment.objects.select_related("trainee"), pk=enrolment, cohort=cohort
+    )
+    lab = Lab.objects.filter(enrolment=obj).first()
+    context = {"cohort": cohort, "course": cohort.course, "enrolment": obj, "lab": lab}
+    return render(request, "courseware/trainee_terminal.html", context)
 
 
 @cohort_view
@@ -202,6 +224,14 @@ def exercise(request: HttpRequest, course: Course, exercise: str) -> HttpRespons
     tasks = list(Task.objects.filter(exercise=obj, retired=False).order_by("position"))
     for task in tasks:
         task.check_sentences = [Check.from_json(data).sentence() for data in task.checks]
+    # The user's own lab for this course: that of their live enrolment in its latest cohort.
+    enrolment = (
+        Enrolment.objects.filter(trainee=request.user, cohort__course=course, state__in=_LIVE)
+        .select_related("lab")
+        .order_by("-cohort__starts_at")
+        .first()
+    )
+    lab = getattr(enrolment, "lab", None) if enrolment is not None else None
     previous, following = _neighbours(obj)
     context = {
         "course": course,
@@ -210,7 +240,12 @@ def exercise(request: HttpRequest, course: Course, exercise: str) -> HttpRespons
         "previous": previous,
         "next": following,
         "own_cohort": own_cohort(request.user, course),
+        "enrolment": enrolment,
+        "lab": lab,
     }
+    if request.headers.get("HX-Request") and request.GET.get("region") == "terminal":
+        # The lab region polls itself while the lab is being prepared.
+        return render(request, "courseware/_lab_region.html", context)
     return render(request, "courseware/exercise.html", context)
 
 

@@ -13,12 +13,15 @@ import base64
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
+import aiohttp
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -187,6 +190,34 @@ class Kube:
             with open(configuration.ssl_ca_cert, "rb") as handle:
                 ca_data = base64.b64encode(handle.read()).decode()
         return configuration.host, ca_data
+
+    def exec_target(
+        self, namespace: str, pod: str, container: str, command: list[str]
+    ) -> ExecTarget:
+        """Where and how to open an interactive exec (stdin, stdout, tty) into a container,
+        with this client's credentials; ``open_exec`` opens it on an event loop."""
+        configuration = self.api_client.configuration
+        if configuration.refresh_api_key_hook is not None:
+            configuration.refresh_api_key_hook(configuration)  # exec plugins, expiring tokens
+        headers = {}
+        for auth in configuration.auth_settings().values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        flags = [(name, "true") for name in ("stdin", "stdout", "stderr", "tty")]
+        query = [("container", container), *flags, *(("command", part) for part in command)]
+        url = (
+            f"{configuration.host.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}/exec?"
+            + urlencode(query)
+        )
+        tls: ssl.SSLContext | bool = False
+        if url.startswith("https:"):
+            tls = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+            if not configuration.verify_ssl:
+                tls.check_hostname = False
+                tls.verify_mode = ssl.CERT_NONE
+            if configuration.cert_file:
+                tls.load_cert_chain(configuration.cert_file, configuration.key_file)
+        return ExecTarget(url=url, headers=headers, tls=tls, what=f"exec into {namespace}/{pod}")
 
     def server_version(self) -> str:
         info = self._call(lambda: k8s.VersionApi(self.api_client).get_code(), "server version")
@@ -367,3 +398,113 @@ def pod_ready(pod: dict[str, Any] | None) -> bool:
         return False
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+# -- pods/exec: Kubernetes' channel protocol over a websocket --------------------------------
+
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+
+
+@dataclass(frozen=True)
+class ExecTarget:
+    url: str
+    headers: dict[str, str]
+    tls: ssl.SSLContext | bool
+    what: str
+
+
+class ExecStream:
+    """An open exec: stdin, resize and (v5) the close of stdin out; stdout and stderr in,
+    and at the end the Status the API server sends on the error channel. Runs on the event
+    loop (aiohttp): no thread per stream."""
+
+    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
+        self._session = session
+        self._ws = ws
+        self.protocol = ws.protocol or ""
+        self.status: dict[str, Any] | None = None
+
+    async def read(self) -> bytes:
+        """The next stdout or stderr bytes; b"" once the stream has ended."""
+        while True:
+            message = await self._ws.receive()
+            if message.type == aiohttp.WSMsgType.BINARY:
+                frame = message.data
+            elif message.type == aiohttp.WSMsgType.TEXT:
+                frame = message.data.encode()
+            else:  # closed, closing or an error: the stream is over
+                return b""
+            if not frame:
+                continue
+            channel, payload = frame[0], frame[1:]
+            if channel in (STDOUT, STDERR) and payload:
+                return payload
+            if channel == ERROR:
+                try:
+                    self.status = json.loads(payload)
+                except ValueError:
+                    self.status = {"status": "Failure", "message": payload.decode(errors="replace")}
+
+    async def write(self, data: bytes) -> None:
+        if not self._ws.closed:
+            await self._ws.send_bytes(bytes([STDIN]) + data)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        if not self._ws.closed:
+            size = json.dumps({"Width": cols, "Height": rows}).encode()
+            await self._ws.send_bytes(bytes([RESIZE]) + size)
+
+    async def close(self) -> None:
+        try:
+            if not self._ws.closed and self.protocol.startswith("v5."):
+                await self._ws.send_bytes(bytes([CLOSE, STDIN]))
+            await self._ws.close()
+        except (aiohttp.ClientError, OSError):
+            pass
+        finally:
+            await self._session.close()
+
+
+async def open_exec(target: ExecTarget, *, timeout: float = 15) -> ExecStream:
+    """Open the exec websocket, offering v5 of the channel protocol and v4 as a fallback.
+    Raises ``ClusterError`` with the API server's message when it refuses."""
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=timeout))
+    try:
+        ws = await session.ws_connect(
+            target.url,
+            protocols=EXEC_PROTOCOLS,
+            headers=target.headers,
+            ssl=target.tls,
+            heartbeat=30,
+            max_msg_size=0,
+            autoping=True,
+        )
+    except aiohttp.WSServerHandshakeError as exc:
+        await session.close()
+        raise ClusterError(
+            f"{target.what}: {exc.message} (HTTP {exc.status})", status=exc.status
+        ) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        await session.close()
+        raise ClusterError(
+            f"{target.what}: cannot reach the API server ({type(exc).__name__}: {exc})",
+            retryable=True,
+        ) from None
+    return ExecStream(session, ws)
+
+
+def exit_of(status: dict[str, Any] | None) -> tuple[int | None, str]:
+    """The exit code and a sentence from the Status an exec ends with."""
+    if status is None:
+        return None, "the connection to the container ended"
+    if status.get("status") == "Success":
+        return 0, "the shell exited with status 0"
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                code = int(cause.get("message", ""))
+            except ValueError:
+                break
+            return code, f"the shell exited with status {code}"
+    return None, status.get("message") or "the shell ended with an error"

@@ -16,7 +16,9 @@ from pytest_django.fixtures import Settings
 
 from courseware.content.sync import sync_course
 from courseware.models import Cohort, Course, Enrolment
-from labs.models import Cluster
+from labs import provisioning
+from labs.models import Cluster, Lab
+from labs.terminal.local import confinement
 from simcluster import KubeStandIn
 from tests.factories import (
     ARTIFACTS,
@@ -157,6 +159,26 @@ def standin() -> Iterator[KubeStandIn]:
 def cluster(standin: KubeStandIn) -> Cluster:
     """A cluster row pointing at ``standin``."""
     return make_cluster(standin)
+
+
+@pytest.fixture
+def ready_lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
+    """The trainee's lab in ``cohort``, provisioned on the stand-in and ready."""
+    cohort.cluster = cluster
+    cohort.save()
+    lab = provisioning.ensure_lab(cohort.enrolments.get(trainee=people.trainee))
+    provisioning.provision(lab.pk)
+    lab.refresh_from_db()
+    return lab
+
+
+@pytest.fixture
+def local_shell(settings: Settings) -> None:
+    """Terminals run the local shell backend: a real bash, confined by bubblewrap where it
+    can run (``./dev test`` installs it), unconfined elsewhere (the tests' own commands)."""
+    settings.LAB_TERMINAL_BACKEND = "local"
+    settings.LAB_TERMINAL_LOCAL_SHELL = True
+    settings.LAB_TERMINAL_LOCAL_UNCONFINED = confinement() is None
 
 
 # -- browser tests: Debian's chromium, driven by Playwright -------------------------------

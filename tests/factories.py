@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
@@ -54,7 +56,9 @@ def make_user(name: str, **extra: object) -> User:
 def make_instructor(name: str) -> User:
     """A user of make_user's in the Instructors group (teaching no cohort yet)."""
     user = make_user(name)
-    user.groups.add(Group.objects.get(name=INSTRUCTORS_GROUP))
+    # A migration makes the group; transactional tests flush it away, so make it again.
+    group, _ = Group.objects.get_or_create(name=INSTRUCTORS_GROUP)
+    user.groups.add(group)
     return user
 
 
@@ -213,3 +217,101 @@ def redis_url() -> str:
     except OSError:
         pytest.skip("no Redis: set LOTSE_TEST_REDIS_URL or run one at 127.0.0.1:6379")
     return "redis://127.0.0.1:6379/15"
+
+
+# -- the terminal's websocket ------------------------------------------------------------------
+
+
+def session_cookie(user: User | None) -> str:
+    """The Cookie header of a logged-in ``user`` ("" for an anonymous visitor)."""
+    if user is None:
+        return ""
+    cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]
+    return f"{cookie.key}={cookie.value}"
+
+
+class TerminalClient:
+    """A browser's side of ``ws/labs/<id>/terminal/`` against the real ASGI application:
+    what arrived so far (``output`` bytes, ``controls`` JSON messages) and how it closed."""
+
+    def __init__(
+        self, cookie: str, lab_id: int, number: int = 1, origin: str = "http://localhost"
+    ) -> None:
+        from courseware.asgi import application  # Django must be set up first
+
+        headers = [(b"host", b"localhost"), (b"origin", origin.encode())]
+        if cookie:
+            headers.append((b"cookie", cookie.encode()))
+        self.socket = WebsocketCommunicator(
+            application, f"/ws/labs/{lab_id}/terminal/?n={number}", headers=headers
+        )
+        self.output = b""
+        self.controls: list[dict] = []
+        self.closed: dict | None = None
+
+    async def connect(self) -> bool:
+        connected, _ = await self.socket.connect(timeout=10)
+        return connected
+
+    async def hello(
+        self, cols: int = 80, rows: int = 24, session: str | None = None, seq: int | None = None
+    ) -> dict:
+        """Say hello; the answer ("attached", "waiting", or the close's message)."""
+        await self.send_json({"type": "hello", "cols": cols, "rows": rows,
+                              "session": session, "seq": seq})  # fmt: skip
+        return await self.next_control()
+
+    async def send_json(self, message: dict) -> None:
+        await self.socket.send_to(text_data=json.dumps(message))
+
+    async def type(self, text: str) -> None:
+        await self.socket.send_to(bytes_data=text.encode())
+
+    async def receive(self, timeout: float = 10) -> None:
+        message = await self.socket.receive_output(timeout)
+        if message["type"] == "websocket.close":
+            self.closed = message
+        elif message.get("bytes") is not None:
+            self.output += message["bytes"]
+        elif message.get("text") is not None:
+            self.controls.append(json.loads(message["text"]))
+
+    async def next_control(self, timeout: float = 10) -> dict:
+        seen = len(self.controls)
+        while len(self.controls) == seen:
+            assert self.closed is None, f"closed while waiting for a control: {self.closed}"
+            await self.receive(timeout)
+        return self.controls[seen]
+
+    async def control_of_type(self, kind: str, timeout: float = 10) -> dict:
+        """The first control message of type ``kind`` (waiting for it if need be)."""
+        checked = 0
+        while True:
+            for message in self.controls[checked:]:
+                if message["type"] == kind:
+                    return message
+            checked = len(self.controls)
+            await self.next_control(timeout)
+
+    async def read_until(self, needle: bytes, timeout: float = 10) -> bytes:
+        """Receive until ``needle`` is in the output; everything received so far."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            assert self.closed is None, f"closed before {needle!r}: {self.closed}; {self.output!r}"
+            try:
+                await self.receive(max(0.01, deadline - time.monotonic()))
+            except TimeoutError:
+                raise AssertionError(
+                    f"no {needle!r} within {timeout} s in {self.output[-2000:]!r}"
+                ) from None
+        return self.output
+
+    async def until_closed(self, timeout: float = 10) -> dict:
+        while self.closed is None:
+            await self.receive(timeout)
+        return self.closed
+
+    async def disconnect(self) -> None:
+        """Leave as a browser does (also after the server closed): the consumer's
+        ``disconnect`` has run when this returns."""
+        await self.socket.disconnect(timeout=5)

@@ -6,30 +6,40 @@ A URL that is added to the project without a row here fails
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from courseware import access
 from courseware.models import Cohort, Enrolment
 from courseware.routing import websocket_urlpatterns
-from tests.factories import People, client_for, make_user
+from labs.models import Lab
+from labs.terminal.sessions import registry
+from tests.factories import People, TerminalClient, client_for, make_user, session_cookie
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "trainee", "other_trainee", "instructor", "other_instructor", "admin")
 
 # route name → (URL kwargs, expected status per role in ROLES order, HTTP method).
-# "login" means a redirect to the login page.
-MATRIX: dict[str, tuple[dict[str, str], tuple[object, ...], str]] = {
+# "login" means a redirect to the login page. A kwarg may be a function of the people.
+Kwargs = dict[str, str | Callable[[People], str]]
+MATRIX: dict[str, tuple[Kwargs, tuple[object, ...], str]] = {
     "courseware:home": ({}, ("login", 200, 200, 200, 200, 200), "get"),
     "courseware:cohort": ({"cohort": "spring-class"}, ("login", 200, 403, 200, 403, 200), "get"),
     # Only a trainee with a ready lab gets a kubeconfig; nobody here has one yet.
     "courseware:kubeconfig": (
         {"cohort": "spring-class"},
         ("login", 404, 403, 404, 403, 404),
+        "get",
+    ),
+    # The read-only view of the trainee's terminal: the cohort's instructors and admins.
+    "courseware:trainee_terminal": (
+        {"cohort": "spring-class", "enrolment": lambda p: str(p.trainee.enrolments.get().pk)},
+        ("login", 403, 403, 200, 403, 200),
         "get",
     ),
     "courseware:agenda": ({"course": "fixture-course"}, ("login", 200, 403, 200, 403, 200), "get"),
@@ -78,8 +88,11 @@ def test_it_has_a_row_for_every_url() -> None:
     assert {name for name in names if not name.startswith("admin:")} == set(MATRIX)
 
 
-# Websocket routes get rows of their own (route → expected outcome per role) as they arrive.
-WEBSOCKET_MATRIX: dict[str, tuple[object, ...]] = {}
+# Websocket routes: route → the outcome per role in ROLES order: the mode granted, or the
+# close code of the refusal (which comes before any backend is touched).
+WEBSOCKET_MATRIX: dict[str, tuple[object, ...]] = {
+    "ws/labs/<int:lab>/terminal/": (4403, "write", 4403, "read", 4403, "read"),
+}
 
 
 def test_it_has_a_row_for_every_websocket_route() -> None:
@@ -95,7 +108,8 @@ def user_of(people: People, role: str) -> User | None:
 
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_it_answers_each_url_for_each_role(people: People, name: str) -> None:
-    kwargs, expected, method = MATRIX[name]
+    arguments, expected, method = MATRIX[name]
+    kwargs = {key: value(people) if callable(value) else value for key, value in arguments.items()}
     url = reverse(name, kwargs=kwargs)
     answers = {}
     for role in ROLES:
@@ -190,3 +204,95 @@ def test_it_does_not_treat_staff_without_permissions_as_admin(
 
     assert not access.is_admin(staff)
     assert not access.can_view_cohort(staff, cohort)
+
+
+async def terminal_outcome(cookie: str, lab_id: int, origin: str = "http://localhost") -> object:
+    """What a visitor gets from a lab's terminal: the mode granted ("write", or "read" for a
+    watcher, who may have to wait for the trainee), the close code of a refusal, or
+    "handshake refused" when the websocket is not even accepted."""
+    client = TerminalClient(cookie, lab_id, origin=origin)
+    if not await client.connect():
+        return "handshake refused"
+    answer = await client.hello()
+    if answer["type"] == "message":  # a refusal: the close follows
+        outcome: object = (await client.until_closed())["code"]
+    else:
+        outcome = answer.get("mode", "read")
+    await client.disconnect()
+    return outcome
+
+
+def outcomes(visitors: dict[str, str], lab_id: int, **options: str) -> dict[str, object]:
+    """The terminal outcome for each of ``visitors`` (name → session cookie), in order; no
+    shell is left running afterwards."""
+
+    async def scenario() -> dict[str, object]:
+        try:
+            return {
+                name: await terminal_outcome(cookie, lab_id, **options)
+                for name, cookie in visitors.items()
+            }
+        finally:
+            await registry.close_all()
+
+    return async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("local_shell")
+def test_it_decides_who_may_use_a_terminal_for_each_role(people: People, ready_lab: Lab) -> None:
+    cookies = {role: session_cookie(user_of(people, role)) for role in ROLES}
+
+    answers = outcomes(cookies, ready_lab.pk)
+
+    assert answers == dict(zip(ROLES, WEBSOCKET_MATRIX["ws/labs/<int:lab>/terminal/"], strict=True))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("local_shell")
+def test_it_refuses_strangers_before_any_shell_starts(people: People, ready_lab: Lab) -> None:
+    strangers = {
+        role: session_cookie(user_of(people, role))
+        for role in ("anonymous", "other_trainee", "other_instructor")
+    }
+    opened: list[object] = []
+    registry_open = registry.open
+
+    async def spy(*args: object, **kwargs: object) -> object:
+        opened.append(args[0])
+        return await registry_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    registry.open = spy  # type: ignore[method-assign]
+    try:
+        answers = outcomes(strangers, ready_lab.pk)
+    finally:
+        del registry.open
+
+    assert answers == {"anonymous": 4403, "other_trainee": 4403, "other_instructor": 4403}
+    assert opened == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("local_shell")
+def test_it_refuses_a_removed_trainee_an_inactive_instructor_and_an_unknown_lab(
+    people: People, ready_lab: Lab
+) -> None:
+    trainee, instructor = session_cookie(people.trainee), session_cookie(people.instructor)
+    Enrolment.objects.filter(pk=ready_lab.enrolment_id).update(state=Enrolment.State.REMOVED)
+    User.objects.filter(pk=people.instructor.pk).update(is_active=False)
+
+    assert outcomes({"removed": trainee, "inactive": instructor}, ready_lab.pk) == {
+        "removed": 4403,
+        "inactive": 4403,
+    }
+    assert outcomes({"admin": session_cookie(people.admin)}, ready_lab.pk + 1000) == {"admin": 4403}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("local_shell")
+def test_it_refuses_a_terminal_from_a_foreign_origin(people: People, ready_lab: Lab) -> None:
+    cookie = session_cookie(people.trainee)
+
+    answers = outcomes({"trainee": cookie}, ready_lab.pk, origin="https://evil.example")
+
+    assert answers == {"trainee": "handshake refused"}

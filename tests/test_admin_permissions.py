@@ -42,7 +42,7 @@ def staff_with(*codenames: str) -> User:
 
 
 @pytest.fixture
-def ready_lab(cohort: Cohort, cluster: Cluster, standin: KubeStandIn) -> Lab:
+def lab_of_two(cohort: Cohort, cluster: Cluster, standin: KubeStandIn) -> Lab:
     """One trainee of the running cohort with a ready lab; the stand-in's log emptied."""
     cohort.cluster = cluster
     cohort.save()
@@ -60,7 +60,7 @@ def selected(what: str, lab: Lab) -> list[int]:
 
 @pytest.mark.parametrize(("url", "action", "what"), LAB_ACTIONS)
 def test_it_neither_offers_nor_runs_a_lab_action_without_manage_labs(
-    ready_lab: Lab,
+    lab_of_two: Lab,
     standin: KubeStandIn,
     django_capture_on_commit_callbacks: Any,
     url: str,
@@ -73,7 +73,7 @@ def test_it_neither_offers_nor_runs_a_lab_action_without_manage_labs(
     with django_capture_on_commit_callbacks(execute=True) as queued:
         forged = client.post(
             url,
-            {"action": action, "_selected_action": selected(what, ready_lab), "confirmed": "yes"},
+            {"action": action, "_selected_action": selected(what, lab_of_two), "confirmed": "yes"},
             follow=True,
         )
 
@@ -83,18 +83,18 @@ def test_it_neither_offers_nor_runs_a_lab_action_without_manage_labs(
     assert queued == []
     assert standin.requests == []
     assert not LogEntry.objects.exists()
-    assert list(Lab.objects.values_list("pk", "state")) == [(ready_lab.pk, Lab.State.READY)]
+    assert list(Lab.objects.values_list("pk", "state")) == [(lab_of_two.pk, Lab.State.READY)]
     assert Enrolment.objects.filter(lab__isnull=True).count() == 1
 
 
 @pytest.mark.parametrize(("url", "action", "what"), LAB_ACTIONS)
 def test_it_offers_a_lab_action_with_manage_labs(
-    ready_lab: Lab, url: str, action: str, what: str
+    lab_of_two: Lab, url: str, action: str, what: str
 ) -> None:
     client = client_for(staff_with(*EVERYTHING_BUT_LABS, "manage_labs"))
 
     listing = client.get(url)
-    asked = client.post(url, {"action": action, "_selected_action": selected(what, ready_lab)})
+    asked = client.post(url, {"action": action, "_selected_action": selected(what, lab_of_two)})
 
     assert f'value="{action}"' in listing.text
     assert asked.status_code == 200

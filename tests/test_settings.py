@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from courseware.env import env_bool, env_int, env_list, env_secret
 
 ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = ROOT / "courseware" / "settings.py"
 PROD_KEY = "k8s-lotse-" + "x9Qm2vT7pL4wZ8rB6nY3cF5hJ1sD0gA" * 2
 
 SHOW = """
@@ -96,6 +97,25 @@ def test_it_switches_to_postgresql_and_redis_by_url() -> None:
         ),
         ({"SECRET_KEY": PROD_KEY}, "ALLOWED_HOSTS is required when DEBUG is off"),
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        (
+            {
+                "ALLOWED_HOSTS": "lotse.example.com",
+                "SECRET_KEY": PROD_KEY,
+                "SITE_URL": "https://lotse.example.com",
+                "LAB_TERMINAL_LOCAL_SHELL": "1",
+            },
+            "LAB_TERMINAL_LOCAL_SHELL and LAB_TERMINAL_LOCAL_UNCONFINED run shells on this "
+            "machine: they are for development only and refused when DEBUG is off",
+        ),
+        (
+            {"DEBUG": "1", "LAB_TERMINAL_BACKEND": "local"},
+            "LAB_TERMINAL_BACKEND=local runs shells on this machine: set "
+            "LAB_TERMINAL_LOCAL_SHELL=1 as well (development only)",
+        ),
+        (
+            {"DEBUG": "1", "LAB_TERMINAL_BACKEND": "ssh"},
+            "LAB_TERMINAL_BACKEND='ssh' is not a terminal backend (use kubernetes or local)",
+        ),
     ],
 )
 def test_it_refuses_to_start_half_configured_in_production(
