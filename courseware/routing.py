@@ -1,6 +1,10 @@
-"""Websocket routes. The terminal and live-check consumers will be added here; every
-consumer checks who is asking through ``courseware.access`` in ``connect()``."""
+"""Websocket routes. Every consumer checks who is asking through ``courseware.access`` in
+``connect()``; ``courseware.asgi`` checks the origin and loads the user first."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from courseware.progress_consumers import ProgressConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/labs/<int:lab>/progress/", ProgressConsumer.as_asgi(), name="progress"),
+]

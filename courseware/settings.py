@@ -105,6 +105,11 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The cache holds rate limits ("Check now"): shared by every process where Redis is.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -118,8 +123,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Beat re-judges the opened tasks of running cohorts this often, through the API, so that
+# results stay true when no watcher saw a change (docs/checks.md).
+CHECK_SWEEP_SECONDS = env_int("CHECK_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "schedule-labs": {"task": "courseware.tasks.schedule_labs", "schedule": 300.0},
+    "sweep-checks": {
+        "task": "courseware.tasks.sweep_checks",
+        "schedule": float(CHECK_SWEEP_SECONDS),
+    },
     "sweep-orphans": {
         "task": "labs.tasks.sweep_orphans",
         "schedule": 3600.0,
@@ -211,6 +223,17 @@ LAB_PROVISION_CONCURRENCY = env_int("LAB_PROVISION_CONCURRENCY", 8)
 LAB_KUBECONFIG_TOKEN_SECONDS = env_int("LAB_KUBECONFIG_TOKEN_SECONDS", 8 * 3600)
 # How long provisioning waits for a lab's toolbox pod to become ready.
 LAB_READY_TIMEOUT_SECONDS = env_int("LAB_READY_TIMEOUT_SECONDS", 300)
+
+# Live checks (docs/checks.md). The watcher keeps watches on the labs of running cohorts and
+# judges a lab this long after the last change in it.
+CHECK_DEBOUNCE_MS = env_int("CHECK_DEBOUNCE_MS", 100)
+# How often the watcher looks for new labs, opened exercises and changed checks.
+CHECK_WATCHER_POLL_SECONDS = env_int("CHECK_WATCHER_POLL_SECONDS", 2)
+# Development runs the watcher inside the ASGI process: the in-memory channel layer reaches
+# no other process. Production runs `manage.py watch_checks` beside the web processes.
+CHECK_WATCHER_IN_PROCESS = env_bool("CHECK_WATCHER_IN_PROCESS", DEBUG and not REDIS_URL)
+# "Check now" answers 429 when a trainee asks again for the same task sooner than this.
+CHECK_NOW_INTERVAL_SECONDS = env_int("CHECK_NOW_INTERVAL_SECONDS", 3)
 
 # Invites: a signed link per enrolment, valid for this many days.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 14)

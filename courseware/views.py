@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from courseware import progress
 from courseware.access import (
     can_manage_cohort,
     cohort_view,
@@ -19,10 +20,11 @@ from courseware.access import (
     courses_for,
     is_admin,
     own_cohort,
+    own_enrolment,
 )
 from courseware.models import AgendaItem, Cohort, Course, Day, Enrolment, Exercise, Module, Task
+from courseware.progress_views import exercise_progress
 from labs import provisioning
-from labs.checks import Check
 from labs.kube import ClusterError
 from labs.models import Lab
 
@@ -83,6 +85,8 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
         )
     )
     today = cohort.today(days)
+    enrolment = own_enrolment(request.user, cohort)
+    _count_passed(days, progress.passed_counts(enrolment))
     context = {
         "cohort": cohort,
         "course": cohort.course,
@@ -93,8 +97,17 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
         "lab": Lab.objects.filter(
             enrolment__cohort=cohort, enrolment__trainee=request.user
         ).first(),
+        "progress_known": enrolment is not None,
     }
     return render(request, "courseware/cohort.html", context)
+
+
+def _count_passed(days: list[Day], passed: dict[int, int]) -> None:
+    """Each exercise of the prefetched days gets ``passed_count``: the trainee's passed tasks."""
+    for day in days:
+        for module in day.modules.all():
+            for exercise in module.exercises.all():
+                exercise.passed_count = passed.get(exercise.pk, 0)
 
 
 def _today(day: Day | None) -> dict[str, list]:
@@ -200,16 +213,16 @@ def exercise(request: HttpRequest, course: Course, exercise: str) -> HttpRespons
     if obj.module.retired:
         raise Http404("This exercise's module is no longer part of the course.")
     tasks = list(Task.objects.filter(exercise=obj, retired=False).order_by("position"))
-    for task in tasks:
-        task.check_sentences = [Check.from_json(data).sentence() for data in task.checks]
     previous, following = _neighbours(obj)
+    cohort = own_cohort(request.user, course)
     context = {
         "course": course,
         "exercise": obj,
         "tasks": tasks,
         "previous": previous,
         "next": following,
-        "own_cohort": own_cohort(request.user, course),
+        "own_cohort": cohort,
+        **exercise_progress(request.user, cohort, obj, tasks),
     }
     return render(request, "courseware/exercise.html", context)
 

@@ -16,7 +16,8 @@ from pytest_django.fixtures import Settings
 
 from courseware.content.sync import sync_course
 from courseware.models import Cohort, Course, Enrolment
-from labs.models import Cluster
+from labs import provisioning
+from labs.models import Cluster, Lab
 from simcluster import KubeStandIn
 from tests.factories import (
     ARTIFACTS,
@@ -33,6 +34,13 @@ from tests.factories import (
 def fast_password_hashing(settings: Settings) -> None:
     # The default hasher is slow on purpose; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def no_watcher_in_process(settings: Settings) -> None:
+    # Development starts the check watcher inside the ASGI process; tests that serve through
+    # the application start their own where they need one.
+    settings.CHECK_WATCHER_IN_PROCESS = False
 
 
 @pytest.fixture
@@ -157,6 +165,18 @@ def standin() -> Iterator[KubeStandIn]:
 def cluster(standin: KubeStandIn) -> Cluster:
     """A cluster row pointing at ``standin``."""
     return make_cluster(standin)
+
+
+@pytest.fixture
+def trainee_lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
+    """The trainee's lab in ``cohort``, provisioned on ``standin`` and ready."""
+    cohort.cluster = cluster
+    cohort.save()
+    lab = provisioning.ensure_lab(cohort.enrolments.get(trainee=people.trainee))
+    provisioning.provision(lab.pk)
+    lab.refresh_from_db()
+    assert lab.state == Lab.State.READY, lab.last_error
+    return lab
 
 
 # -- browser tests: Debian's chromium, driven by Playwright -------------------------------

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
@@ -54,7 +56,9 @@ def make_user(name: str, **extra: object) -> User:
 def make_instructor(name: str) -> User:
     """A user of make_user's in the Instructors group (teaching no cohort yet)."""
     user = make_user(name)
-    user.groups.add(Group.objects.get(name=INSTRUCTORS_GROUP))
+    # A migration makes the group; transactional tests flush it away, so make it again.
+    group, _ = Group.objects.get_or_create(name=INSTRUCTORS_GROUP)
+    user.groups.add(group)
     return user
 
 
@@ -213,3 +217,18 @@ def redis_url() -> str:
     except OSError:
         pytest.skip("no Redis: set LOTSE_TEST_REDIS_URL or run one at 127.0.0.1:6379")
     return "redis://127.0.0.1:6379/15"
+
+
+# -- websockets --------------------------------------------------------------------------------
+
+
+def progress_socket(user: User | None, lab_id: int) -> WebsocketCommunicator:
+    """A browser's side of a lab's live check results (``ws/labs/<id>/progress/``) against
+    the real ASGI application, with ``user``'s session (anonymous for None)."""
+    from courseware.asgi import application  # Django must be set up first
+
+    headers = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
+    if user is not None:
+        cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]
+        headers.append((b"cookie", f"{cookie.key}={cookie.value}".encode()))
+    return WebsocketCommunicator(application, f"/ws/labs/{lab_id}/progress/", headers=headers)

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from courseware import access
 from courseware.models import Cohort, Enrolment
 from courseware.routing import websocket_urlpatterns
-from tests.factories import People, client_for, make_user
+from labs.models import Cluster, Lab
+from tests.factories import People, client_for, make_user, progress_socket
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +44,18 @@ MATRIX: dict[str, tuple[dict[str, str], tuple[object, ...], str]] = {
         {"course": "fixture-course", "exercise": "first-pod"},
         ("login", 200, 403, 200, 403, 200),
         "get",
+    ),
+    # "Check now" runs in the trainee's own lab (the trainee here has none yet: 409).
+    "courseware:check_task": (
+        {"course": "fixture-course", "exercise": "first-pod", "task": "create-pod"},
+        ("login", 409, 403, 403, 403, 403),
+        "post",
+    ),
+    # Opening a hint is recorded for trainees; for others there is nothing to record.
+    "courseware:task_opened": (
+        {"course": "fixture-course", "exercise": "first-pod", "task": "create-pod", "what": "hint"},
+        ("login", 204, 403, 204, 403, 204),
+        "post",
     ),
     # A token nobody signed: the same clear refusal for everyone.
     "courseware:invite": ({"token": "not-a-token"}, (400,) * 6, "get"),
@@ -78,8 +92,11 @@ def test_it_has_a_row_for_every_url() -> None:
     assert {name for name in names if not name.startswith("admin:")} == set(MATRIX)
 
 
-# Websocket routes get rows of their own (route → expected outcome per role) as they arrive.
-WEBSOCKET_MATRIX: dict[str, tuple[object, ...]] = {}
+# Websocket routes: route → the outcome per role in ROLES order: the first message's type
+# when admitted, or the close code of the refusal.
+WEBSOCKET_MATRIX: dict[str, tuple[object, ...]] = {
+    "ws/labs/<int:lab>/progress/": (4403, "results", 4403, "results", 4403, "results"),
+}
 
 
 def test_it_has_a_row_for_every_websocket_route() -> None:
@@ -190,3 +207,50 @@ def test_it_does_not_treat_staff_without_permissions_as_admin(
 
     assert not access.is_admin(staff)
     assert not access.can_view_cohort(staff, cohort)
+
+
+def progress_outcome(user: User | None, lab_id: int) -> object:
+    """What a visitor gets from a lab's live checks: the first message's type, or the close
+    code of the refusal."""
+    socket = progress_socket(user, lab_id)
+
+    async def visit() -> object:
+        connected, code = await socket.connect(timeout=10)
+        if not connected:
+            return code
+        message = await socket.receive_json_from(timeout=10)
+        await socket.disconnect()
+        return message["type"]
+
+    return async_to_sync(visit)()
+
+
+def lab_of(people: People, cohort: Cohort) -> Lab:
+    """A lab row for the trainee (its state does not matter to who may follow it)."""
+    enrolment = Enrolment.objects.get(cohort=cohort, trainee=people.trainee)
+    return Lab.objects.create(
+        enrolment=enrolment, cluster=Cluster.objects.create(name="nowhere"), namespace="lab-x"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_decides_who_may_follow_a_labs_checks_for_each_role(
+    people: People, cohort: Cohort
+) -> None:
+    lab = lab_of(people, cohort)
+
+    answers = {role: progress_outcome(user_of(people, role), lab.pk) for role in ROLES}
+
+    assert answers == dict(zip(ROLES, WEBSOCKET_MATRIX["ws/labs/<int:lab>/progress/"], strict=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_a_removed_trainee_and_an_unknown_lab_their_checks(
+    people: People, cohort: Cohort
+) -> None:
+    lab = lab_of(people, cohort)
+    Enrolment.objects.filter(pk=lab.enrolment_id).update(state=Enrolment.State.REMOVED)
+
+    assert progress_outcome(people.trainee, lab.pk) == 4403
+    assert progress_outcome(people.admin, lab.pk + 1000) == 4403
+    assert progress_outcome(people.instructor, lab.pk) == "results"
