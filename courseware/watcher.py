@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from courseware import progress
 from labs.checks import KINDS, Snapshot
@@ -87,6 +87,9 @@ class CheckWatcher:
                 connection.close()
             except Exception:
                 log.exception("the check watcher failed to refresh; trying again")
+            finally:
+                # As after a request: DATABASE_CONN_MAX_AGE decides whether it stays open.
+                close_old_connections()
             self._stopping.wait(self.poll_seconds)
 
     def refresh(self) -> None:
@@ -155,12 +158,15 @@ class CheckWatcher:
         snapshot = self._snapshot(watched.watch, namespace, work.kinds)
         if snapshot is None:
             return  # not listed yet: the list's own notice brings it back
+        close_old_connections()
         try:
             progress.evaluate_lab(work, snapshot)
             self.evaluations += 1
         except DatabaseError:
             log.exception("cannot record the results of %s", namespace)
             connection.close()
+        finally:
+            close_old_connections()
 
     @staticmethod
     def _snapshot(watch: ClusterWatch, namespace: str, kinds: frozenset[str]) -> Snapshot | None:

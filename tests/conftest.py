@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.factories import (
     make_cohort,
     make_instructor,
     make_user,
+    redis_url,
 )
 
 
@@ -177,6 +179,19 @@ def trainee_lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
     lab.refresh_from_db()
     assert lab.state == Lab.State.READY, lab.last_error
     return lab
+
+
+@pytest.fixture
+def redis_channel_layer(settings: Settings) -> None:
+    """The channel layer on the tests' Redis (skipped without one), as production has it:
+    publishers and websockets in different threads or processes. A prefix of its own keeps
+    parallel tests apart."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url()], "prefix": f"lotse-test-{uuid.uuid4().hex[:12]}"},
+        }
+    }
 
 
 # -- browser tests: Debian's chromium, driven by Playwright -------------------------------

@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from courseware import progress
+from courseware import progress, tasks
 from courseware.content.sync import sync_course
 from courseware.models import Cohort, Enrolment, Exercise, Task, TaskResult
 from labs.checks import Snapshot
@@ -312,3 +312,36 @@ def test_it_judges_a_task_against_a_labs_objects_after_its_solution(
     outcome = progress.judge(create, progress.objects_for(trainee_lab, kinds))
     assert outcome.state == "passed", outcome.details()
     assert progress.judge(create, Snapshot({}, {"Pod": "unreachable"})).state == "error"
+
+
+# -- the sweep --------------------------------------------------------------------------------
+
+
+def test_it_sweeps_the_labs_of_running_cohorts_through_the_api(
+    opened: Lab, standin: KubeStandIn, cohort: Cohort
+) -> None:
+    put_pod(standin, opened)
+    standin.reset_requests()
+
+    assert tasks.sweep_checks() == [cohort.pk]  # the cohort's sweep ran too (eager here)
+
+    assert result(opened, "create-pod").state == "passed"
+    assert ("GET", f"/api/v1/namespaces/{opened.namespace}/pods", 200) in standin.requests
+
+    Cohort.objects.filter(pk=cohort.pk).update(
+        starts_at=cohort.starts_at.replace(year=2020), ends_at=cohort.ends_at.replace(year=2020)
+    )
+    assert tasks.sweep_checks() == []
+    assert progress.sweep_cohort(cohort.pk) == 0
+
+
+def test_it_sweeps_on_when_a_cluster_cannot_be_reached(opened: Lab, cohort: Cohort) -> None:
+    cluster = opened.cluster
+    cluster.set_kubeconfig("apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n")
+    cluster.save()
+
+    progress.sweep_cohort(cohort.pk)
+
+    create = result(opened, "create-pod")
+    assert create.state == "error"
+    assert create.details[0]["differences"][0].startswith("cannot read Pods: cluster 'stand-in'")
