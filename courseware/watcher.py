@@ -40,6 +40,8 @@ ALWAYS_WATCHED = frozenset({"Pod"})
 # Connections per cluster client: one per watched kind (at most every kind checks know)
 # and a few for the lists.
 _CONNECTIONS = len(KINDS) + 8
+# A lab whose results could not be recorded (the database away) is judged again after this.
+_RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -163,8 +165,11 @@ class CheckWatcher:
             progress.evaluate_lab(work, snapshot)
             self.evaluations += 1
         except DatabaseError:
-            log.exception("cannot record the results of %s", namespace)
+            log.exception("cannot record the results of %s; trying again soon", namespace)
             connection.close()
+            retry = threading.Timer(_RETRY_SECONDS, self._debouncer.touch, args=(key,))
+            retry.daemon = True
+            retry.start()
         finally:
             close_old_connections()
 

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
+from django.db import OperationalError
 
-from courseware import events
+from courseware import events, progress
 from courseware.asgi import application
 from courseware.models import TaskResult
 from courseware.serving import StartsWatcher
@@ -187,3 +188,26 @@ def test_it_runs_inside_the_asgi_process_in_development(
         events.serve_on(None)
 
     assert result["state"] == "passed"
+
+
+def test_it_judges_a_lab_again_when_its_results_could_not_be_recorded(
+    people: People,
+    trainee_lab: Lab,
+    watcher: Callable[..., CheckWatcher],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client_for(people.trainee).get(EXERCISE)
+    record = progress.evaluate_lab
+    calls: list[int] = []
+
+    def database_away_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(progress, "evaluate_lab", database_away_once)
+    watcher()
+
+    wait_for(lambda: state_of(trainee_lab) == "failing", "the second try", timeout=10)
+    assert len(calls) == 2
