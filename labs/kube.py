@@ -438,6 +438,7 @@ class WatchStream:
 
     def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
         buffer = b""
+        complete = False
         try:
             for chunk in self._response.stream(amt=None, decode_content=True):
                 buffer += chunk
@@ -445,6 +446,7 @@ class WatchStream:
                     line, buffer = buffer[:end], buffer[end + 1 :]
                     if line.strip():
                         yield self._event(line)
+            complete = not self._closed
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             if self._closed:
                 return
@@ -453,7 +455,12 @@ class WatchStream:
                 retryable=True,
             ) from None
         finally:
-            self._response.release_conn()
+            # A stream the server ended leaves a connection fit for the next request; one
+            # left half-read (or shut down) must not go back to the pool.
+            if complete:
+                self._response.release_conn()
+            else:
+                self._response.close()
 
     def _event(self, line: bytes) -> tuple[str, dict[str, Any]]:
         try:
