@@ -6,10 +6,11 @@
 The simulated cluster runs in a process of its own (``python -m simcluster``), so the CPU
 of the watches (this process's threads but the main one, which makes the changes) and of
 the API server are measured apart. Each lab namespace holds a Deployment, a Service and
-three Pods; 20 other namespaces (other tenants of a shared cluster) hold Pods too. Both modes watch the kinds of the course's checks
-(Pod, ReplicaSet, Deployment, Service, Endpoints) through ``labs.watch.ClusterWatch``. The
-changes are Pods created and deleted, alternately in a lab and in another tenant's
-namespace; latency is from just before the API call to the watch's callback for that lab.
+three Pods; 20 other namespaces (other tenants of a shared cluster) hold Pods too. Both
+modes watch the kinds of the course's checks (Pod, ReplicaSet, Deployment, Service,
+Endpoints) through ``labs.watch.ClusterWatch``. The changes are Pods created and deleted,
+alternately in a lab and in another tenant's namespace; latency is from just before the
+API call to the watch's callback for that lab.
 docs/checks.md keeps the figures and the choice they led to.
 """
 
