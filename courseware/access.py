@@ -17,6 +17,9 @@ the enrolment is live; the cohort's instructors and the admins may watch it (rea
 instructors for the dashboard's shadow view, admins because they manage everything);
 nobody else connects at all.
 
+The live checks of a lab (``can_follow_lab``): its own trainee while the enrolment is live,
+the cohort's instructors and the admins.
+
 Every function here takes the user as the request (or websocket scope) has it, anonymous
 users included, and answers from the database; none of them trusts anything the client
 sent beyond the object it asks about.
@@ -129,6 +132,28 @@ def own_cohort(user: User, course: Course) -> Cohort | None:
             upcoming_start=Case(When(starts_at__gt=now, then=F("starts_at"))),
         )
         .order_by("rank", F("upcoming_start").asc(nulls_last=True), "-starts_at", "pk")
+        .first()
+    )
+
+
+def can_follow_lab(user: User, lab: Lab) -> bool:
+    """See a lab's check results as they change."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    enrolment = lab.enrolment
+    if enrolment.trainee_id == user.pk and enrolment.state in _ADMITTED:
+        return True
+    return can_manage_cohort(user, enrolment.cohort)
+
+
+def own_enrolment(user: User, cohort: Cohort | None) -> Enrolment | None:
+    """The user's live enrolment in ``cohort`` as a trainee, with its lab; None for
+    instructors and admins (and anyone else)."""
+    if cohort is None or not user.is_authenticated or not user.is_active:
+        return None
+    return (
+        Enrolment.objects.filter(cohort=cohort, trainee=user, state__in=_ADMITTED)
+        .select_related("lab", "cohort")
         .first()
     )
 

@@ -4,7 +4,9 @@
 from django.urls import URLPattern, path
 
 from courseware.consumers import TerminalConsumer
+from courseware.progress_consumers import ProgressConsumer
 
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/labs/<int:lab>/terminal/", TerminalConsumer.as_asgi(), name="terminal"),
+    path("ws/labs/<int:lab>/progress/", ProgressConsumer.as_asgi(), name="progress"),
 ]

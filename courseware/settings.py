@@ -100,14 +100,16 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A consumer waits for messages with BZPOPMIN for 5 s at a time; redis-py's own
+            # read timeout is 5 s too, and would end every websocket idle that long.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
 # The cache holds what many processes read and nobody must lose sleep over (terminal
-# activity): Redis when there is one, this process's memory otherwise.
+# activity, the "Check now" rate limit): Redis when there is one, this process's memory
+# otherwise.
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -127,8 +129,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Beat re-judges the opened tasks of running cohorts this often, through the API, so that
+# results stay true when no watcher saw a change (docs/checks.md).
+CHECK_SWEEP_SECONDS = env_int("CHECK_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "schedule-labs": {"task": "courseware.tasks.schedule_labs", "schedule": 300.0},
+    "sweep-checks": {
+        "task": "courseware.tasks.sweep_checks",
+        "schedule": float(CHECK_SWEEP_SECONDS),
+    },
     "sweep-orphans": {
         "task": "labs.tasks.sweep_orphans",
         "schedule": 3600.0,
@@ -259,6 +268,17 @@ LAB_TERMINAL_GRACE_SECONDS = env_int("LAB_TERMINAL_GRACE_SECONDS", 5 * 60)
 LAB_TERMINAL_REPLAY_BYTES = env_int("LAB_TERMINAL_REPLAY_BYTES", 256 * 1024)
 # Terminal activity (for the dashboard) is written to the cache at most this often per terminal.
 LAB_TERMINAL_ACTIVITY_SECONDS = env_int("LAB_TERMINAL_ACTIVITY_SECONDS", 5)
+
+# Live checks (docs/checks.md). The watcher keeps watches on the labs of running cohorts and
+# judges a lab this long after the last change in it.
+CHECK_DEBOUNCE_MS = env_int("CHECK_DEBOUNCE_MS", 100)
+# How often the watcher looks for new labs, opened exercises and changed checks.
+CHECK_WATCHER_POLL_SECONDS = env_int("CHECK_WATCHER_POLL_SECONDS", 2)
+# Development runs the watcher inside the ASGI process: the in-memory channel layer reaches
+# no other process. Production runs `manage.py watch_checks` beside the web processes.
+CHECK_WATCHER_IN_PROCESS = env_bool("CHECK_WATCHER_IN_PROCESS", DEBUG and not REDIS_URL)
+# "Check now" answers 429 when a trainee asks again for the same task sooner than this.
+CHECK_NOW_INTERVAL_SECONDS = env_int("CHECK_NOW_INTERVAL_SECONDS", 3)
 
 # Invites: a signed link per enrolment, valid for this many days.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 14)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from courseware import cohort_labs, invites
+from courseware import cohort_labs, invites, progress
 from courseware.models import Enrolment
 
 
@@ -37,3 +37,25 @@ def schedule_labs() -> dict[str, list[int]]:
 def provision_trainee_labs(cohort_id: int, enrolment_ids: list[int]) -> int:
     """Trainees who joined a cohort whose labs are due: their labs, made and provisioned."""
     return cohort_labs.provision_trainee_labs(cohort_id, enrolment_ids)
+
+
+@shared_task(acks_late=True)
+def check_lab(lab_id: int, task_ids: list[int] | None = None) -> int:
+    """Judge a lab's opened tasks (or those of ``task_ids``) through the API: "Check now".
+    Returns how many results changed."""
+    return len(progress.check_lab(lab_id, task_ids))
+
+
+@shared_task
+def sweep_checks() -> list[int]:
+    """Beat: queue the sweep of every running cohort's labs."""
+    cohort_ids = progress.running_cohorts()
+    for cohort_id in cohort_ids:
+        sweep_cohort_checks.delay(cohort_id)
+    return cohort_ids
+
+
+@shared_task(acks_late=True)
+def sweep_cohort_checks(cohort_id: int) -> int:
+    """Judge the opened tasks of one running cohort's labs through the API."""
+    return progress.sweep_cohort(cohort_id)

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from courseware import invite_views, views
+from courseware import invite_views, progress_views, views
 
 courseware_patterns = [
     path("", views.home, name="home"),
@@ -20,6 +20,16 @@ courseware_patterns = [
     path("courses/<slug:course>/", views.agenda, name="agenda"),
     path("courses/<slug:course>/modules/<slug:module>/slides/", views.slides, name="slides"),
     path("courses/<slug:course>/exercises/<slug:exercise>/", views.exercise, name="exercise"),
+    path(
+        "courses/<slug:course>/exercises/<slug:exercise>/tasks/<slug:task>/check/",
+        progress_views.check_task,
+        name="check_task",
+    ),
+    path(
+        "courses/<slug:course>/exercises/<slug:exercise>/tasks/<slug:task>/<slug:what>/opened/",
+        progress_views.task_opened,
+        name="task_opened",
+    ),
 ]
 
 urlpatterns = [

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from courseware import progress
 from courseware.access import (
     can_manage_cohort,
     cohort_view,
@@ -20,10 +21,11 @@ from courseware.access import (
     courses_for,
     is_admin,
     own_cohort,
+    own_enrolment,
 )
 from courseware.models import AgendaItem, Cohort, Course, Day, Enrolment, Exercise, Module, Task
+from courseware.progress_views import exercise_progress
 from labs import provisioning
-from labs.checks import Check
 from labs.kube import ClusterError
 from labs.models import Lab
 
@@ -86,6 +88,8 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
         )
     )
     today = cohort.today(days)
+    enrolment = own_enrolment(request.user, cohort)
+    _count_passed(days, progress.passed_counts(enrolment))
     context = {
         "cohort": cohort,
         "course": cohort.course,
@@ -96,6 +100,7 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
         "lab": Lab.objects.filter(
             enrolment__cohort=cohort, enrolment__trainee=request.user
         ).first(),
+        "progress_known": enrolment is not None,
     }
     if context["can_manage"]:
         context["enrolments"] = (
@@ -104,6 +109,14 @@ def cohort(request: HttpRequest, cohort: Cohort) -> HttpResponse:
             .order_by("trainee__last_name", "trainee__first_name", "trainee__username")
         )
     return render(request, "courseware/cohort.html", context)
+
+
+def _count_passed(days: list[Day], passed: dict[int, int]) -> None:
+    """Each exercise of the prefetched days gets ``passed_count``: the trainee's passed tasks."""
+    for day in days:
+        for module in day.modules.all():
+            for exercise in module.exercises.all():
+                exercise.passed_count = passed.get(exercise.pk, 0)
 
 
 def _today(day: Day | None) -> dict[str, list]:
@@ -222,27 +235,20 @@ def exercise(request: HttpRequest, course: Course, exercise: str) -> HttpRespons
     if obj.module.retired:
         raise Http404("This exercise's module is no longer part of the course.")
     tasks = list(Task.objects.filter(exercise=obj, retired=False).order_by("position"))
-    for task in tasks:
-        task.check_sentences = [Check.from_json(data).sentence() for data in task.checks]
-    # The user's own lab for this course: that of their live enrolment in its latest cohort.
-    enrolment = (
-        Enrolment.objects.filter(trainee=request.user, cohort__course=course, state__in=_LIVE)
-        .select_related("lab")
-        .order_by("-cohort__starts_at")
-        .first()
-    )
-    lab = getattr(enrolment, "lab", None) if enrolment is not None else None
     previous, following = _neighbours(obj)
+    cohort = own_cohort(request.user, course)
     context = {
         "course": course,
         "exercise": obj,
         "tasks": tasks,
         "previous": previous,
         "next": following,
-        "own_cohort": own_cohort(request.user, course),
-        "enrolment": enrolment,
-        "lab": lab,
+        "own_cohort": cohort,
+        # The user's enrolment in that cohort and its lab (``progress_lab``): the terminal
+        # and the live checks of the page are the lab's.
+        **exercise_progress(request.user, cohort, obj, tasks),
     }
+    context["lab"] = context["progress_lab"]
     if request.headers.get("HX-Request") and request.GET.get("region") == "terminal":
         # The lab region polls itself while the lab is being prepared.
         return render(request, "courseware/_lab_region.html", context)

@@ -1,22 +1,25 @@
 """The one module of Lotse that talks to a Kubernetes API, through the official client.
 
 ``Kube`` wraps a client for one cluster with what provisioning and checks need: create or
-patch an object, read, list, delete, ask for a token, wait for a pod. Every call goes
-through ``_call``, which retries what retrying can fix (429, 5xx, timeouts, dropped
-connections) with exponential backoff and full jitter, honours ``Retry-After``, and turns
-everything else into a ``ClusterError`` carrying the API server's own message.
+patch an object, read, list, delete, ask for a token, wait for a pod, and watch a kind
+(``watch`` opens one stream of change events, a ``WatchStream``). Every call goes through
+``_call``, which retries what retrying can fix (429, 5xx, timeouts, dropped connections)
+with exponential backoff and full jitter, honours ``Retry-After``, and turns everything
+else into a ``ClusterError`` carrying the API server's own message.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -117,6 +120,7 @@ class Kube:
 
     @classmethod
     def for_cluster(cls, cluster: Cluster, **kwargs: Any) -> Kube:
+        """A client of ``cluster``; see `from_api_client` for the options."""
         try:
             if cluster.access == Cluster.Access.IN_CLUSTER:
                 configuration = k8s.Configuration()
@@ -128,9 +132,19 @@ class Kube:
                 )
         except ConfigException as exc:
             raise ClusterError(f"cluster {cluster.name!r}: {exc}") from None
+        return cls.from_api_client(api_client, **kwargs)
+
+    @classmethod
+    def from_api_client(
+        cls, api_client: k8s.ApiClient, *, connections: int | None = None, **kwargs: Any
+    ) -> Kube:
+        """A client over the official one: ``connections`` keeps that many connections open
+        at most (a watcher holds one per open watch, besides those of its lists)."""
         # Retries are ours (with backoff and Retry-After); urllib3 must not add its own.
         api_client.configuration.retries = False
         api_client.configuration.client_go_retries = False
+        if connections is not None:
+            api_client.configuration.connection_pool_maxsize = connections
         api_client.rest_client = rest.RESTClientObject(api_client.configuration)
         return cls(api_client, **kwargs)
 
@@ -254,6 +268,55 @@ class Kube:
             f"list {kind}",
         )
         return [item.to_dict() for item in result.items]
+
+    def list_objects(
+        self, api_version: str, kind: str, namespace: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The objects of ``kind`` (in ``namespace``, or in all), as the API's JSON, and the
+        list's resourceVersion: the point from which a watch sees every later change."""
+        resource = self._resource(api_version, kind)
+        response = self._call(
+            lambda: resource.get(namespace=namespace, serialize=False, _request_timeout=TIMEOUT),
+            f"list {kind}",
+        )
+        try:
+            data = json.loads(response.data)
+        except ValueError:
+            raise ClusterError(f"list {kind}: the API server's answer is not JSON") from None
+        items = data.get("items") or []
+        for item in items:
+            # A list's items carry no kind of their own; the objects a watch sends do.
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
+        return items, (data.get("metadata") or {}).get("resourceVersion", "")
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+    ) -> WatchStream:
+        """Open a watch of ``kind`` (in ``namespace``, or in all) from ``resource_version``:
+        the server ends it after ``timeout_seconds``. Bookmarks are asked for, so that a
+        quiet watch still learns how far the cluster has moved."""
+        resource = self._resource(api_version, kind)
+        response = self._call(
+            lambda: resource.get(
+                namespace=namespace,
+                watch=True,
+                resource_version=resource_version,
+                timeout_seconds=timeout_seconds,
+                allow_watch_bookmarks=True,
+                serialize=False,
+                # A silent connection longer than this is a dead one, whatever the server says.
+                _request_timeout=(TIMEOUT[0], timeout_seconds + 30),
+            ),
+            f"watch {kind}",
+        )
+        return WatchStream(response, f"watch {kind}")
 
     def apply(
         self, obj: dict[str, Any], *, adopt: Callable[[dict[str, Any]], None] | None = None
@@ -391,6 +454,66 @@ class Kube:
                 raise ClusterError(f"{what}: not done after {timeout:g} s", retryable=True)
             self.retry.sleep(interval)
             interval = min(interval * 2, 2.0)
+
+
+class WatchStream:
+    """One open watch: iterating yields (event type, object) pairs as the server sends them
+    (ADDED, MODIFIED, DELETED, BOOKMARK) until it ends the stream. An ERROR event, a dropped
+    connection or an answer that is not JSON raises ``ClusterError``; an expired
+    resourceVersion is one with status 410. ``close`` ends it from another thread."""
+
+    def __init__(self, response: Any, what: str) -> None:
+        self._response = response
+        self._what = what
+        self._closed = False
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        buffer = b""
+        complete = False
+        try:
+            for chunk in self._response.stream(amt=None, decode_content=True):
+                buffer += chunk
+                while (end := buffer.find(b"\n")) >= 0:
+                    line, buffer = buffer[:end], buffer[end + 1 :]
+                    if line.strip():
+                        yield self._event(line)
+            complete = not self._closed
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if self._closed:
+                return
+            raise ClusterError(
+                f"{self._what}: the connection dropped ({type(exc).__name__}: {exc})",
+                retryable=True,
+            ) from None
+        finally:
+            # A stream the server ended leaves a connection fit for the next request; one
+            # left half-read (or shut down) must not go back to the pool.
+            if complete:
+                self._response.release_conn()
+            else:
+                self._response.close()
+
+    def _event(self, line: bytes) -> tuple[str, dict[str, Any]]:
+        try:
+            event = json.loads(line)
+            kind, obj = event["type"], event["object"]
+        except (ValueError, KeyError, TypeError):
+            raise ClusterError(f"{self._what}: an event that is not JSON: {line[:200]!r}") from None
+        if kind == "ERROR":
+            code = obj.get("code") if isinstance(obj, dict) else None
+            message = obj.get("message") if isinstance(obj, dict) else obj
+            raise ClusterError(f"{self._what}: {message} (HTTP {code})", status=code)
+        return kind, obj
+
+    def close(self) -> None:
+        """End the stream: a thread blocked reading it returns from its loop."""
+        self._closed = True
+        # Shutting the socket down wakes a reader blocked in recv; closing alone would not.
+        connection = getattr(self._response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed already
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def pod_ready(pod: dict[str, Any] | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from tests.factories import (
     make_cohort,
     make_instructor,
     make_user,
+    redis_url,
 )
 
 
@@ -35,6 +37,13 @@ from tests.factories import (
 def fast_password_hashing(settings: Settings) -> None:
     # The default hasher is slow on purpose; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def no_watcher_in_process(settings: Settings) -> None:
+    # Development starts the check watcher inside the ASGI process; tests that serve through
+    # the application start their own where they need one.
+    settings.CHECK_WATCHER_IN_PROCESS = False
 
 
 @pytest.fixture
@@ -162,13 +171,14 @@ def cluster(standin: KubeStandIn) -> Cluster:
 
 
 @pytest.fixture
-def ready_lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
-    """The trainee's lab in ``cohort``, provisioned on the stand-in and ready."""
+def trainee_lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
+    """The trainee's lab in ``cohort``, provisioned on ``standin`` and ready."""
     cohort.cluster = cluster
     cohort.save()
     lab = provisioning.ensure_lab(cohort.enrolments.get(trainee=people.trainee))
     provisioning.provision(lab.pk)
     lab.refresh_from_db()
+    assert lab.state == Lab.State.READY, lab.last_error
     return lab
 
 
@@ -179,6 +189,19 @@ def local_shell(settings: Settings) -> None:
     settings.LAB_TERMINAL_BACKEND = "local"
     settings.LAB_TERMINAL_LOCAL_SHELL = True
     settings.LAB_TERMINAL_LOCAL_UNCONFINED = confinement() is None
+
+
+@pytest.fixture
+def redis_channel_layer(settings: Settings) -> None:
+    """The channel layer on the tests' Redis (skipped without one), as production has it:
+    publishers and websockets in different threads or processes. A prefix of its own keeps
+    parallel tests apart."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url()], "prefix": f"lotse-test-{uuid.uuid4().hex[:12]}"},
+        }
+    }
 
 
 # -- browser tests: Debian's chromium, driven by Playwright -------------------------------

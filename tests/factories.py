@@ -315,3 +315,18 @@ class TerminalClient:
         """Leave as a browser does (also after the server closed): the consumer's
         ``disconnect`` has run when this returns."""
         await self.socket.disconnect(timeout=5)
+
+
+# -- websockets --------------------------------------------------------------------------------
+
+
+def progress_socket(user: User | None, lab_id: int) -> WebsocketCommunicator:
+    """A browser's side of a lab's live check results (``ws/labs/<id>/progress/``) against
+    the real ASGI application, with ``user``'s session (anonymous for None)."""
+    from courseware.asgi import application  # Django must be set up first
+
+    headers = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
+    if user is not None:
+        cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]
+        headers.append((b"cookie", f"{cookie.key}={cookie.value}".encode()))
+    return WebsocketCommunicator(application, f"/ws/labs/{lab_id}/progress/", headers=headers)

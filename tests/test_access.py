@@ -16,9 +16,16 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from courseware import access
 from courseware.models import Cohort, Enrolment
 from courseware.routing import websocket_urlpatterns
-from labs.models import Lab
+from labs.models import Cluster, Lab
 from labs.terminal.sessions import registry
-from tests.factories import People, TerminalClient, client_for, make_user, session_cookie
+from tests.factories import (
+    People,
+    TerminalClient,
+    client_for,
+    make_user,
+    progress_socket,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +59,18 @@ MATRIX: dict[str, tuple[Kwargs, tuple[object, ...], str]] = {
         {"course": "fixture-course", "exercise": "first-pod"},
         ("login", 200, 403, 200, 403, 200),
         "get",
+    ),
+    # "Check now" runs in the trainee's own lab (the trainee here has none yet: 409).
+    "courseware:check_task": (
+        {"course": "fixture-course", "exercise": "first-pod", "task": "create-pod"},
+        ("login", 409, 403, 403, 403, 403),
+        "post",
+    ),
+    # Opening a hint is recorded for trainees; for others there is nothing to record.
+    "courseware:task_opened": (
+        {"course": "fixture-course", "exercise": "first-pod", "task": "create-pod", "what": "hint"},
+        ("login", 204, 403, 204, 403, 204),
+        "post",
     ),
     # A token nobody signed: the same clear refusal for everyone.
     "courseware:invite": ({"token": "not-a-token"}, (400,) * 6, "get"),
@@ -88,10 +107,12 @@ def test_it_has_a_row_for_every_url() -> None:
     assert {name for name in names if not name.startswith("admin:")} == set(MATRIX)
 
 
-# Websocket routes: route → the outcome per role in ROLES order: the mode granted, or the
-# close code of the refusal (which comes before any backend is touched).
+# Websocket routes: route → the outcome per role in ROLES order: for the terminal the mode
+# granted, for the live checks the first message's type when admitted; or the close code of
+# the refusal (which comes before any backend is touched).
 WEBSOCKET_MATRIX: dict[str, tuple[object, ...]] = {
     "ws/labs/<int:lab>/terminal/": (4403, "write", 4403, "read", 4403, "read"),
+    "ws/labs/<int:lab>/progress/": (4403, "results", 4403, "results", 4403, "results"),
 }
 
 
@@ -240,17 +261,17 @@ def outcomes(visitors: dict[str, str], lab_id: int, **options: str) -> dict[str,
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("local_shell")
-def test_it_decides_who_may_use_a_terminal_for_each_role(people: People, ready_lab: Lab) -> None:
+def test_it_decides_who_may_use_a_terminal_for_each_role(people: People, trainee_lab: Lab) -> None:
     cookies = {role: session_cookie(user_of(people, role)) for role in ROLES}
 
-    answers = outcomes(cookies, ready_lab.pk)
+    answers = outcomes(cookies, trainee_lab.pk)
 
     assert answers == dict(zip(ROLES, WEBSOCKET_MATRIX["ws/labs/<int:lab>/terminal/"], strict=True))
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("local_shell")
-def test_it_refuses_strangers_before_any_shell_starts(people: People, ready_lab: Lab) -> None:
+def test_it_refuses_strangers_before_any_shell_starts(people: People, trainee_lab: Lab) -> None:
     strangers = {
         role: session_cookie(user_of(people, role))
         for role in ("anonymous", "other_trainee", "other_instructor")
@@ -264,7 +285,7 @@ def test_it_refuses_strangers_before_any_shell_starts(people: People, ready_lab:
 
     registry.open = spy  # type: ignore[method-assign]
     try:
-        answers = outcomes(strangers, ready_lab.pk)
+        answers = outcomes(strangers, trainee_lab.pk)
     finally:
         del registry.open
 
@@ -275,24 +296,73 @@ def test_it_refuses_strangers_before_any_shell_starts(people: People, ready_lab:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("local_shell")
 def test_it_refuses_a_removed_trainee_an_inactive_instructor_and_an_unknown_lab(
-    people: People, ready_lab: Lab
+    people: People, trainee_lab: Lab
 ) -> None:
     trainee, instructor = session_cookie(people.trainee), session_cookie(people.instructor)
-    Enrolment.objects.filter(pk=ready_lab.enrolment_id).update(state=Enrolment.State.REMOVED)
+    Enrolment.objects.filter(pk=trainee_lab.enrolment_id).update(state=Enrolment.State.REMOVED)
     User.objects.filter(pk=people.instructor.pk).update(is_active=False)
 
-    assert outcomes({"removed": trainee, "inactive": instructor}, ready_lab.pk) == {
+    assert outcomes({"removed": trainee, "inactive": instructor}, trainee_lab.pk) == {
         "removed": 4403,
         "inactive": 4403,
     }
-    assert outcomes({"admin": session_cookie(people.admin)}, ready_lab.pk + 1000) == {"admin": 4403}
+    assert outcomes({"admin": session_cookie(people.admin)}, trainee_lab.pk + 1000) == {
+        "admin": 4403
+    }
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("local_shell")
-def test_it_refuses_a_terminal_from_a_foreign_origin(people: People, ready_lab: Lab) -> None:
+def test_it_refuses_a_terminal_from_a_foreign_origin(people: People, trainee_lab: Lab) -> None:
     cookie = session_cookie(people.trainee)
 
-    answers = outcomes({"trainee": cookie}, ready_lab.pk, origin="https://evil.example")
+    answers = outcomes({"trainee": cookie}, trainee_lab.pk, origin="https://evil.example")
 
     assert answers == {"trainee": "handshake refused"}
+
+
+def progress_outcome(user: User | None, lab_id: int) -> object:
+    """What a visitor gets from a lab's live checks: the first message's type, or the close
+    code of the refusal."""
+    socket = progress_socket(user, lab_id)
+
+    async def visit() -> object:
+        connected, code = await socket.connect(timeout=10)
+        if not connected:
+            return code
+        message = await socket.receive_json_from(timeout=10)
+        await socket.disconnect()
+        return message["type"]
+
+    return async_to_sync(visit)()
+
+
+def lab_of(people: People, cohort: Cohort) -> Lab:
+    """A lab row for the trainee (its state does not matter to who may follow it)."""
+    enrolment = Enrolment.objects.get(cohort=cohort, trainee=people.trainee)
+    return Lab.objects.create(
+        enrolment=enrolment, cluster=Cluster.objects.create(name="nowhere"), namespace="lab-x"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_decides_who_may_follow_a_labs_checks_for_each_role(
+    people: People, cohort: Cohort
+) -> None:
+    lab = lab_of(people, cohort)
+
+    answers = {role: progress_outcome(user_of(people, role), lab.pk) for role in ROLES}
+
+    assert answers == dict(zip(ROLES, WEBSOCKET_MATRIX["ws/labs/<int:lab>/progress/"], strict=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_a_removed_trainee_and_an_unknown_lab_their_checks(
+    people: People, cohort: Cohort
+) -> None:
+    lab = lab_of(people, cohort)
+    Enrolment.objects.filter(pk=lab.enrolment_id).update(state=Enrolment.State.REMOVED)
+
+    assert progress_outcome(people.trainee, lab.pk) == 4403
+    assert progress_outcome(people.admin, lab.pk + 1000) == 4403
+    assert progress_outcome(people.instructor, lab.pk) == "results"

@@ -3,6 +3,11 @@ messages between processes (against the real Redis)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -46,3 +51,30 @@ def test_it_fans_group_messages_out_through_redis() -> None:
         return message
 
     assert async_to_sync(round_trip)() == {"type": "task.state", "task": "first-pod/create-pod"}
+
+
+def test_it_keeps_a_websocket_listening_on_redis_through_quiet_spells() -> None:
+    """channels_redis waits for a message 5 s at a time; the connection must outlast that."""
+    shown = subprocess.run(
+        [sys.executable, "-c", "import django, json; django.setup(); "
+         "from django.conf import settings; print(json.dumps(settings.CHANNEL_LAYERS))"],
+        env={**os.environ, "DEBUG": "1", "REDIS_URL": redis_url(),
+             "DJANGO_SETTINGS_MODULE": "courseware.settings"},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    config = json.loads(shown.stdout)["default"]["CONFIG"]
+    layer = RedisChannelLayer(**config)
+
+    async def quiet_then_message() -> dict:
+        channel = await layer.new_channel()
+        later = asyncio.get_running_loop().call_later(
+            RedisChannelLayer.brpop_timeout + 1,
+            lambda: asyncio.ensure_future(layer.send(channel, {"type": "hello"})),
+        )
+        try:
+            return await layer.receive(channel)
+        finally:
+            later.cancel()
+            await layer.close_pools()
+
+    assert async_to_sync(quiet_then_message)() == {"type": "hello"}

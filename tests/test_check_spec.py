@@ -20,8 +20,8 @@ from labs.checks import (
     parse_check,
     split_field_path,
 )
-from labs.jsonpath import JsonPathError, compile_jsonpath
-from labs.selectors import parse_selector
+from labs.checks.jsonpath import JsonPathError, compile_jsonpath
+from labs.checks.selectors import parse_selector
 
 POD = {
     "metadata": {
@@ -655,7 +655,7 @@ def selected(**keys: Any) -> dict[str, Any]:
             {"kind": "ConfigMap", "name": "c", "all_ready": True},
             "all_ready",
             "all_ready needs a kind that can be ready "
-            "(DaemonSet, Deployment, Pod, ReplicaSet, StatefulSet); a ConfigMap cannot",
+            "(DaemonSet, Deployment, Pod, ReplicaSet, Service, StatefulSet); a ConfigMap cannot",
         ),
         (
             pod(description=["Your pod runs"]),

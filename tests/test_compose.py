@@ -10,15 +10,16 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_it_describes_web_worker_beat_database_and_redis() -> None:
+def test_it_describes_web_watcher_worker_beat_database_and_redis() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
 
-    assert set(services) == {"web", "worker", "beat", "db", "redis"}
+    assert set(services) == {"web", "watcher", "worker", "beat", "db", "redis"}
+    assert services["watcher"]["command"] == ["python", "manage.py", "watch_checks"]
     assert "courseware.asgi:application" in " ".join(services["web"]["command"])
     assert services["worker"]["command"][:4] == ["celery", "--app", "courseware", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "--app", "courseware", "beat"]
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "watcher", "worker", "beat"):
         env = services[name]["environment"]
         assert env["DEBUG"] == "0"
         assert env["DATABASE_URL"].startswith("postgres://")

@@ -203,3 +203,28 @@ def test_it_names_a_file_that_is_not_utf8(content_dir: Path) -> None:
     assert errors_of(content_dir) == [
         f"{MODULE}:1: not UTF-8 text (invalid continuation byte at byte 14)"
     ]
+
+
+@pytest.mark.django_db
+def test_it_reads_a_gated_exercise_and_refuses_a_gated_demonstration(content_dir: Path) -> None:
+    module = content_dir / MODULE
+    text = module.read_text()
+    module.write_text(text.replace("    minutes: 10\n", "    minutes: 10\n    gated: true\n", 1))
+    assert read_course(content_dir).modules[0].exercises[0].gated is True
+    _, report = sync_course(content_dir)
+    assert report is not None
+    assert report.course.exercises.get(slug="first-pod").gated is True
+
+    module.write_text(
+        text.replace("    minutes: 10\n", "    minutes: 10\n    gated: yes-please\n", 1)
+    )
+    assert errors_of(content_dir) == [f"{MODULE}:8: exercise 'gated' must be true or false"]
+
+    demo = text.replace(
+        "    minutes: 10\n", "    minutes: 10\n    demo: true\n    gated: true\n", 1
+    )
+    demo = (
+        demo.split("        checks:")[0] + "      - id: label-pod\n        title: Label it\n---\n"
+    )
+    module.write_text(demo + text.split("\n---\n", 2)[2])
+    assert f"{MODULE}:9: a demonstration cannot be gated" in "\n".join(errors_of(content_dir))

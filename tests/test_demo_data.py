@@ -25,6 +25,7 @@ def test_it_creates_a_running_cohort_with_people(
     fixture_course: Course, capsys: pytest.CaptureFixture[str], settings: Settings
 ) -> None:
     settings.DEBUG = True  # the command refuses to run otherwise; tests run with DEBUG off
+    settings.CHECK_WATCHER_IN_PROCESS = True  # as in ./dev start
     call_command("demo_data", "--url", "http://127.0.0.1:9000/")
     call_command("demo_data", "--url", "http://127.0.0.1:9000/")  # again: nothing doubles
 
@@ -39,6 +40,7 @@ def test_it_creates_a_running_cohort_with_people(
     assert access.is_admin(authenticate(username="admin", password="lotse-demo"))
     out = capsys.readouterr().out
     assert "http://127.0.0.1:9000/cohorts/demo-class/" in out
+    assert "live checks: the check watcher runs inside the web server" in out
     invite = out.split("an open invite (Dana): ")[-1].split()[0]
     assert Client().get(invite.removeprefix("http://127.0.0.1:9000")).status_code == 200
 

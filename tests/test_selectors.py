@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labs.selectors import (
+from labs.checks.selectors import (
     Operator,
     Requirement,
     Selector,

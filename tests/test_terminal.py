@@ -50,8 +50,8 @@ def cookies(people: People) -> dict[str, str]:
             "instructor": session_cookie(people.instructor)}  # fmt: skip
 
 
-def trainee_terminal(cookies: dict[str, str], ready_lab: Lab, number: int = 1) -> TerminalClient:
-    return TerminalClient(cookies["trainee"], ready_lab.pk, number)
+def trainee_terminal(cookies: dict[str, str], trainee_lab: Lab, number: int = 1) -> TerminalClient:
+    return TerminalClient(cookies["trainee"], trainee_lab.pk, number)
 
 
 async def opened(client: TerminalClient, **hello: object) -> dict:
@@ -63,23 +63,23 @@ async def opened(client: TerminalClient, **hello: object) -> dict:
     return attached
 
 
-def test_it_runs_a_command_in_the_local_shell(cookies: dict[str, str], ready_lab: Lab) -> None:
+def test_it_runs_a_command_in_the_local_shell(cookies: dict[str, str], trainee_lab: Lab) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         attached = await opened(term)
         await term.type("echo hi\r")
         output = await term.read_until(b"\rhi\r\n")
         await term.disconnect()
 
         assert attached["mode"] == "write"
-        assert ready_lab.namespace.encode() in output  # the prompt names the lab's namespace
+        assert trainee_lab.namespace.encode() in output  # the prompt names the lab's namespace
 
     run(scenario)
 
 
-def test_it_resizes_the_terminal(cookies: dict[str, str], ready_lab: Lab) -> None:
+def test_it_resizes_the_terminal(cookies: dict[str, str], trainee_lab: Lab) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term, cols=100, rows=30)
         await term.type("stty size\r")
         await term.read_until(b"30 100")
@@ -91,9 +91,11 @@ def test_it_resizes_the_terminal(cookies: dict[str, str], ready_lab: Lab) -> Non
     run(scenario)
 
 
-def test_it_gives_the_shell_a_controlling_terminal(cookies: dict[str, str], ready_lab: Lab) -> None:
+def test_it_gives_the_shell_a_controlling_terminal(
+    cookies: dict[str, str], trainee_lab: Lab
+) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         # A foreground job that says when it runs (the quotes keep the typed line from
         # matching), then sleeps.
@@ -112,9 +114,9 @@ def test_it_gives_the_shell_a_controlling_terminal(cookies: dict[str, str], read
     run(scenario)
 
 
-def test_it_closes_cleanly_when_the_shell_exits(cookies: dict[str, str], ready_lab: Lab) -> None:
+def test_it_closes_cleanly_when_the_shell_exits(cookies: dict[str, str], trainee_lab: Lab) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         await term.type("exit 3\r")
         closed = await term.until_closed()
@@ -124,14 +126,14 @@ def test_it_closes_cleanly_when_the_shell_exits(cookies: dict[str, str], ready_l
         assert closed["reason"] == "the shell exited with status 3"
         assert {"type": "exit", "status": 3, "code": 1000,
                 "message": "the shell exited with status 3"} in term.controls  # fmt: skip
-        assert registry.get((ready_lab.pk, 1)) is None
+        assert registry.get((trainee_lab.pk, 1)) is None
 
     run(scenario)
 
 
-def test_it_replays_what_a_reconnect_missed(cookies: dict[str, str], ready_lab: Lab) -> None:
+def test_it_replays_what_a_reconnect_missed(cookies: dict[str, str], trainee_lab: Lab) -> None:
     async def scenario() -> None:
-        first = trainee_terminal(cookies, ready_lab)
+        first = trainee_terminal(cookies, trainee_lab)
         attached = await opened(first)
         await first.type("sleep 0.5; echo missed-while-away\r")
         await first.read_until(b"missed-while-away\r")  # the echo of the typed line
@@ -139,7 +141,7 @@ def test_it_replays_what_a_reconnect_missed(cookies: dict[str, str], ready_lab: 
         await first.disconnect()
         await asyncio.sleep(1)
 
-        second = trainee_terminal(cookies, ready_lab)
+        second = trainee_terminal(cookies, trainee_lab)
         assert await second.connect()
         resumed = await second.hello(session=attached["session"], seq=seen)
         await second.read_until(b"missed-while-away\r\n")
@@ -154,15 +156,15 @@ def test_it_replays_what_a_reconnect_missed(cookies: dict[str, str], ready_lab: 
 
 
 def test_it_gives_a_new_tab_the_whole_screen_and_tells_the_old_one_why_it_closed(
-    cookies: dict[str, str], ready_lab: Lab
+    cookies: dict[str, str], trainee_lab: Lab
 ) -> None:
     async def scenario() -> None:
-        first = trainee_terminal(cookies, ready_lab)
+        first = trainee_terminal(cookies, trainee_lab)
         await opened(first)
         await first.type("echo from-the-first-tab\r")
         await first.read_until(b"\rfrom-the-first-tab\r\n")
 
-        second = trainee_terminal(cookies, ready_lab)
+        second = trainee_terminal(cookies, trainee_lab)
         attached = await opened(second)
         closed = await first.until_closed()
         await second.type("echo still-alive\r")
@@ -178,13 +180,15 @@ def test_it_gives_a_new_tab_the_whole_screen_and_tells_the_old_one_why_it_closed
     run(scenario)
 
 
-def test_it_lets_an_instructor_watch_but_not_type(cookies: dict[str, str], ready_lab: Lab) -> None:
+def test_it_lets_an_instructor_watch_but_not_type(
+    cookies: dict[str, str], trainee_lab: Lab
+) -> None:
     async def scenario() -> None:
-        watcher = TerminalClient(cookies["instructor"], ready_lab.pk)
+        watcher = TerminalClient(cookies["instructor"], trainee_lab.pk)
         assert await watcher.connect()
         assert (await watcher.hello())["type"] == "waiting"
 
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         attached = await watcher.control_of_type("attached")
         await term.type("echo typed-by-the-trainee\r")
@@ -204,15 +208,15 @@ def test_it_lets_an_instructor_watch_but_not_type(cookies: dict[str, str], ready
 
 
 def test_it_ends_the_shell_when_nobody_returns_within_the_grace_period(
-    cookies: dict[str, str], ready_lab: Lab, settings: Settings
+    cookies: dict[str, str], trainee_lab: Lab, settings: Settings
 ) -> None:
     settings.LAB_TERMINAL_GRACE_SECONDS = 0.2
 
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         await term.disconnect()
-        session = registry.get((ready_lab.pk, 1))
+        session = registry.get((trainee_lab.pk, 1))
         assert session is not None
         for _ in range(100):
             if session.ended:
@@ -220,19 +224,19 @@ def test_it_ends_the_shell_when_nobody_returns_within_the_grace_period(
             await asyncio.sleep(0.05)
 
         assert session.ended
-        assert registry.get((ready_lab.pk, 1)) is None
+        assert registry.get((trainee_lab.pk, 1)) is None
 
     run(scenario)
 
 
 def test_it_warns_then_closes_an_idle_terminal(
-    cookies: dict[str, str], ready_lab: Lab, settings: Settings
+    cookies: dict[str, str], trainee_lab: Lab, settings: Settings
 ) -> None:
     settings.LAB_TERMINAL_IDLE_SECONDS = 1
     settings.LAB_TERMINAL_IDLE_WARNING_SECONDS = 0.5
 
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         closed = await term.until_closed(timeout=5)
         await term.disconnect()
@@ -246,13 +250,13 @@ def test_it_warns_then_closes_an_idle_terminal(
 
 
 def test_it_refuses_input_beyond_the_rate_limit(
-    cookies: dict[str, str], ready_lab: Lab, settings: Settings
+    cookies: dict[str, str], trainee_lab: Lab, settings: Settings
 ) -> None:
     settings.LAB_TERMINAL_INPUT_RATE = 100
     settings.LAB_TERMINAL_INPUT_BURST = 200
 
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         await term.type("#" + "x" * 300)
         refusal = await term.next_control()
@@ -267,12 +271,12 @@ def test_it_refuses_input_beyond_the_rate_limit(
 
 
 def test_it_refuses_more_terminals_than_a_trainee_may_have(
-    cookies: dict[str, str], ready_lab: Lab, settings: Settings
+    cookies: dict[str, str], trainee_lab: Lab, settings: Settings
 ) -> None:
     settings.LAB_TERMINAL_MAX_PER_TRAINEE = 2
 
     async def scenario() -> None:
-        terms = [trainee_terminal(cookies, ready_lab, number) for number in (1, 2, 3)]
+        terms = [trainee_terminal(cookies, trainee_lab, number) for number in (1, 2, 3)]
         for term in terms[:2]:
             await opened(term)
         assert await terms[2].connect()
@@ -288,10 +292,10 @@ def test_it_refuses_more_terminals_than_a_trainee_may_have(
 
 
 def test_it_refuses_an_oversized_frame_and_goes_on(
-    cookies: dict[str, str], ready_lab: Lab, settings: Settings
+    cookies: dict[str, str], trainee_lab: Lab, settings: Settings
 ) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         await term.type("x" * (settings.LAB_TERMINAL_MAX_FRAME_BYTES + 1))
         refusal = await term.next_control()
@@ -308,10 +312,10 @@ def test_it_refuses_an_oversized_frame_and_goes_on(
 
 
 def test_it_closes_on_terminal_bytes_before_the_hello(
-    cookies: dict[str, str], ready_lab: Lab
+    cookies: dict[str, str], trainee_lab: Lab
 ) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         assert await term.connect()
         await term.type("ls\r")
         closed = await term.until_closed()
@@ -319,7 +323,7 @@ def test_it_closes_on_terminal_bytes_before_the_hello(
 
         assert closed["code"] == 4400
         assert closed["reason"] == "expected a hello (a JSON text frame) first"
-        assert registry.get((ready_lab.pk, 1)) is None
+        assert registry.get((trainee_lab.pk, 1)) is None
 
     run(scenario)
 
@@ -328,10 +332,10 @@ def test_it_closes_on_terminal_bytes_before_the_hello(
     "frame", ["not json", "[1, 2]", '{"no": "type"}', '{"type": "resize", "cols": "wide"}']
 )
 def test_it_ignores_a_malformed_control_frame_with_a_message(
-    cookies: dict[str, str], ready_lab: Lab, frame: str
+    cookies: dict[str, str], trainee_lab: Lab, frame: str
 ) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         await term.socket.send_to(text_data=frame)
         answer = await term.next_control()
@@ -345,9 +349,9 @@ def test_it_ignores_a_malformed_control_frame_with_a_message(
     run(scenario)
 
 
-def test_it_closes_on_a_malformed_hello(cookies: dict[str, str], ready_lab: Lab) -> None:
+def test_it_closes_on_a_malformed_hello(cookies: dict[str, str], trainee_lab: Lab) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         assert await term.connect()
         await term.send_json({"type": "hello", "cols": "eighty", "rows": 24})
         closed = await term.until_closed()
@@ -360,24 +364,24 @@ def test_it_closes_on_a_malformed_hello(cookies: dict[str, str], ready_lab: Lab)
 
 
 def test_it_records_activity_without_a_write_per_keystroke(
-    cookies: dict[str, str], ready_lab: Lab, settings: Settings
+    cookies: dict[str, str], trainee_lab: Lab, settings: Settings
 ) -> None:
     settings.LAB_TERMINAL_ACTIVITY_SECONDS = 60
 
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         await term.type("echo one\r")
         await term.read_until(b"\rone\r\n")
         await asyncio.sleep(0.1)
-        first = activity.activity([ready_lab.pk])[ready_lab.pk]
+        first = activity.activity([trainee_lab.pk])[trainee_lab.pk]
         await term.type("echo two\r")
         await term.read_until(b"\rtwo\r\n")
         await asyncio.sleep(0.1)
-        second = activity.activity([ready_lab.pk])[ready_lab.pk]
+        second = activity.activity([trainee_lab.pk])[trainee_lab.pk]
         await term.disconnect()
         await asyncio.sleep(0.1)
-        gone = activity.activity([ready_lab.pk])[ready_lab.pk]
+        gone = activity.activity([trainee_lab.pk])[trainee_lab.pk]
 
         assert first.connected
         assert first.last_input is not None
@@ -390,11 +394,11 @@ def test_it_records_activity_without_a_write_per_keystroke(
 
 
 @pytest.mark.skipif(confinement() is None, reason="bubblewrap cannot run on this machine")
-def test_it_confines_the_local_shell(cookies: dict[str, str], ready_lab: Lab) -> None:
+def test_it_confines_the_local_shell(cookies: dict[str, str], trainee_lab: Lab) -> None:
     project = Path(settings.BASE_DIR)
 
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         await term.type(f"ls {project}; env; touch /usr/x; echo --END--\r")
         output = await term.read_until(b"\n--END--\r\n")
@@ -411,15 +415,15 @@ def test_it_confines_the_local_shell(cookies: dict[str, str], ready_lab: Lab) ->
 
 
 def test_it_runs_kubectl_with_the_labs_own_kubeconfig(
-    cookies: dict[str, str], ready_lab: Lab
+    cookies: dict[str, str], trainee_lab: Lab
 ) -> None:
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         await opened(term)
         await term.type(
             "kubectl get pods; kubectl config view --minify -o jsonpath='{..namespace}'; echo\r"
         )
-        output = await term.read_until(f"{ready_lab.namespace}\r\n".encode(), timeout=20)
+        output = await term.read_until(f"{trainee_lab.namespace}\r\n".encode(), timeout=20)
         await term.disconnect()
 
         assert b"toolbox" in output
@@ -428,7 +432,7 @@ def test_it_runs_kubectl_with_the_labs_own_kubeconfig(
 
 
 def test_it_execs_into_the_toolbox_pod_on_a_kubernetes_cluster(
-    cookies: dict[str, str], ready_lab: Lab, standin: KubeStandIn, settings: Settings
+    cookies: dict[str, str], trainee_lab: Lab, standin: KubeStandIn, settings: Settings
 ) -> None:
     settings.LAB_TERMINAL_BACKEND = "kubernetes"
     commands: list[list[str]] = []
@@ -441,7 +445,7 @@ def test_it_execs_into_the_toolbox_pod_on_a_kubernetes_cluster(
     standin.exec_handler = shell
 
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         assert await term.connect()
         attached = await term.hello(cols=90, rows=20)
         await term.read_until(b"$ ")
@@ -457,22 +461,22 @@ def test_it_execs_into_the_toolbox_pod_on_a_kubernetes_cluster(
 
     run(scenario)
 
-    assert commands == [[ready_lab.namespace, "toolbox", "bash", "-il"]]
+    assert commands == [[trainee_lab.namespace, "toolbox", "bash", "-il"]]
     assert (
         "GET",
-        f"/api/v1/namespaces/{ready_lab.namespace}/pods/toolbox/exec",
+        f"/api/v1/namespaces/{trainee_lab.namespace}/pods/toolbox/exec",
         101,
     ) in standin.requests
 
 
 def test_it_says_when_the_cluster_refuses_the_exec(
-    cookies: dict[str, str], ready_lab: Lab, standin: KubeStandIn, settings: Settings
+    cookies: dict[str, str], trainee_lab: Lab, standin: KubeStandIn, settings: Settings
 ) -> None:
     settings.LAB_TERMINAL_BACKEND = "kubernetes"
-    standin.set_status("v1", "Pod", "toolbox", ready_lab.namespace, {"phase": "Pending"})
+    standin.set_status("v1", "Pod", "toolbox", trainee_lab.namespace, {"phase": "Pending"})
 
     async def scenario() -> None:
-        term = trainee_terminal(cookies, ready_lab)
+        term = trainee_terminal(cookies, trainee_lab)
         assert await term.connect()
         refusal = await term.hello()
         closed = await term.until_closed()
@@ -489,12 +493,15 @@ def test_it_says_when_the_cluster_refuses_the_exec(
 @pytest.mark.parametrize("offered", [("v5.channel.k8s.io", "v4.channel.k8s.io"),
                                      ("v4.channel.k8s.io",)])  # fmt: skip
 def test_it_speaks_v5_of_the_exec_protocol_and_falls_back_to_v4(
-    ready_lab: Lab, standin: KubeStandIn, monkeypatch: pytest.MonkeyPatch, offered: tuple[str, ...]
+    trainee_lab: Lab,
+    standin: KubeStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    offered: tuple[str, ...],
 ) -> None:
     # The stand-in plays an API server that offers only what ``offered`` lists.
     monkeypatch.setattr("simcluster.exec.PROTOCOLS", offered)
-    target = Kube.for_cluster(ready_lab.cluster).exec_target(
-        ready_lab.namespace, "toolbox", "toolbox", ["bash", "-il"]
+    target = Kube.for_cluster(trainee_lab.cluster).exec_target(
+        trainee_lab.namespace, "toolbox", "toolbox", ["bash", "-il"]
     )
 
     async def scenario() -> tuple[str, bytes, int | None]:

@@ -97,7 +97,7 @@ def test_it_runs_kubectl_in_the_browser_terminal_and_survives_a_reload(
     page: Page,
     browser: Browser,
     people: People,
-    ready_lab: Lab,
+    trainee_lab: Lab,
     fixture_course: Course,
 ) -> None:
     exercise = Exercise.objects.get(course=fixture_course, slug="first-pod")
@@ -107,7 +107,7 @@ def test_it_runs_kubectl_in_the_browser_terminal_and_survives_a_reload(
     page.goto(f"{asgi_server}{exercise.get_absolute_url()}")
     terminal = page.locator("[data-terminal]")
     expect(terminal).to_have_attribute("data-state", "connected", timeout=15000)
-    expect(page.locator(".xterm-rows")).to_contain_text(ready_lab.namespace)
+    expect(page.locator(".xterm-rows")).to_contain_text(trainee_lab.namespace)
     page.locator(".xterm").click()
     page.keyboard.type("kubectl get pods\n")
     expect(page.locator(".xterm-rows")).to_contain_text("toolbox", timeout=15000)
@@ -142,7 +142,7 @@ def test_it_runs_kubectl_in_the_browser_terminal_and_survives_a_reload(
     watcher.on(
         "console", lambda m: problems.append(m.text) if m.type in {"error", "warning"} else None
     )
-    enrolment = ready_lab.enrolment
+    enrolment = trainee_lab.enrolment
     watcher.goto(f"{asgi_server}/cohorts/{enrolment.cohort.slug}/trainees/{enrolment.pk}/terminal/")
     expect(watcher.locator("[data-terminal]")).to_have_attribute(
         "data-state", "connected", timeout=15000

@@ -35,7 +35,7 @@ ITEM_KEYS = {"title", "module"}
 # Pod Security Admission levels a course may need, strictest first.
 POD_SECURITY_LEVELS = ("restricted", "baseline")
 MODULE_KEYS = {"title", "summary", "exercises"}
-EXERCISE_KEYS = {"id", "title", "minutes", "intro", "cleanup", "demo", "tasks"}
+EXERCISE_KEYS = {"id", "title", "minutes", "intro", "cleanup", "demo", "gated", "tasks"}
 TASK_KEYS = {"id", "title", "instructions", "hint", "solution", "checks"}
 MINUTES_RANGE = (5, 20)
 
@@ -61,6 +61,7 @@ class ExerciseSource:
     intro: str = ""
     cleanup: str = ""
     demo: bool = False
+    gated: bool = False
     tasks: list[TaskSource] = field(default_factory=list)
 
 
@@ -388,6 +389,16 @@ def _read_exercise(file: _File, raw: Any, line: int) -> ExerciseSource | None:
     if not isinstance(demo, bool):
         file.error(exercise.line_of("demo"), "exercise 'demo' must be true or false")
         demo = False
+    gated = exercise.get("gated", False)
+    if not isinstance(gated, bool):
+        file.error(exercise.line_of("gated"), "exercise 'gated' must be true or false")
+        gated = False
+    elif gated and demo:
+        file.error(
+            exercise.line_of("gated"),
+            "a demonstration cannot be gated: its tasks have no checks to pass",
+        )
+        gated = False
     result = ExerciseSource(
         id=file.ident(exercise, "id", "exercise"),
         title=file.text(exercise, "title", "exercise", required=True),
@@ -397,6 +408,7 @@ def _read_exercise(file: _File, raw: Any, line: int) -> ExerciseSource | None:
         intro=file.text(exercise, "intro", "exercise"),
         cleanup=file.text(exercise, "cleanup", "exercise"),
         demo=demo,
+        gated=gated,
     )
     file.markdown(result.intro, _markdown_start(exercise, "intro"))
     file.markdown(result.cleanup, _markdown_start(exercise, "cleanup"))

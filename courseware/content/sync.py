@@ -3,7 +3,8 @@
 Days, modules, exercises and tasks are matched by their ids, so a re-sync updates them in
 place and everything keyed to them (progress, check results) survives. What the content
 no longer has is retired, not deleted. Slides and agenda items have no identity of their
-own and are replaced.
+own and are replaced. A task whose checks change has its results judged again
+(``courseware.progress.checks_changed``): a result found under the old checks is stale.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from courseware import progress
 from courseware.content.rendering import render
 from courseware.content.source import CourseSource, read_course
 from courseware.models import AgendaItem, Course, Day, Exercise, Module, Slide, Task
@@ -58,6 +60,8 @@ def write_course(source: CourseSource) -> SyncReport:
     )
     report = SyncReport(course)
     day_ids, module_ids, exercise_ids = [], [], []
+    changed_checks: list[int] = []
+    checks_before = dict(Task.objects.filter(exercise__course=course).values_list("pk", "checks"))
     AgendaItem.objects.filter(day__course=course).delete()
     for day_position, day_source in enumerate(source.days):
         day = _upsert(
@@ -107,6 +111,7 @@ def write_course(source: CourseSource) -> SyncReport:
                         "minutes": exercise_source.minutes,
                         "position": position,
                         "is_demo": exercise_source.demo,
+                        "gated": exercise_source.gated,
                         "intro_html": render(exercise_source.intro),
                         "cleanup_html": render(exercise_source.cleanup),
                     },
@@ -128,6 +133,8 @@ def write_course(source: CourseSource) -> SyncReport:
                         },
                     )
                     task_ids.append(task.pk)
+                    if task.pk in checks_before and checks_before[task.pk] != task.checks:
+                        changed_checks.append(task.pk)
                 _retire(report, Task.objects.filter(exercise=exercise).exclude(pk__in=task_ids))
         AgendaItem.objects.bulk_create(
             AgendaItem(
@@ -144,6 +151,7 @@ def write_course(source: CourseSource) -> SyncReport:
     retired_exercises = Exercise.objects.filter(course=course).exclude(pk__in=exercise_ids)
     _retire(report, Task.objects.filter(exercise__in=retired_exercises))
     _retire(report, retired_exercises)
+    report.changes["task results to judge again"] += progress.checks_changed(changed_checks)
     return report
 
 

@@ -9,6 +9,7 @@ from courseware.models.course import (
     Slide,
     Task,
 )
+from courseware.models.progress import TaskResult
 
 __all__ = [
     "AgendaItem",
@@ -22,4 +23,5 @@ __all__ = [
     "PodSecurity",
     "Slide",
     "Task",
+    "TaskResult",
 ]

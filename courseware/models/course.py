@@ -140,6 +140,9 @@ class Exercise(models.Model):
     cleanup_html = models.TextField(
         blank=True, help_text="What to remove before the next exercise, rendered."
     )
+    gated = models.BooleanField(
+        default=False, help_text="Each task opens only once the one before it passed."
+    )
     retired = models.BooleanField(default=False)
 
     class Meta:

@@ -94,6 +94,11 @@ class Command(BaseCommand):
             self.stdout.write(f"    {trainee.username:<12} trainee")
         invite_path = reverse("courseware:invite", args=[make_token(invite)])
         self.stdout.write(f"  an open invite (Dana): {base}{invite_path}")
+        if settings.CHECK_WATCHER_IN_PROCESS:
+            where = "inside the web server (in-memory channel layer; CHECK_WATCHER_IN_PROCESS)"
+        else:
+            where = "in `manage.py watch_checks`: start it beside the web server"
+        self.stdout.write(f"  live checks: the check watcher runs {where}")
         self.stdout.write("")
 
     def _cluster(self, cohort: Cohort, kubeconfig: Path, name: str, provision: bool) -> None:

@@ -14,6 +14,9 @@ What the fields mean when a check is evaluated:
 * ``expect`` paths are dotted; `split_field_path` splits one into keys.
 * ``matches`` is searched for (`re.Pattern.search`), so anchor it when the whole value counts.
 * ``absent``: the named object does not exist, or no object matches the selector.
+* ``all_ready``: see `labs.checks.readiness` (a Service is ready when it has a ready endpoint).
+
+How a check is judged against a lab's objects is `labs.checks.evaluation`.
 """
 
 from __future__ import annotations
@@ -25,18 +28,21 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from labs.jsonpath import JsonPath, JsonPathError, compile_jsonpath
-from labs.selectors import Selector, SelectorError, is_dns_subdomain, parse_selector
+from labs.checks.jsonpath import JsonPath, JsonPathError, compile_jsonpath
+from labs.checks.selectors import Selector, SelectorError, is_dns_subdomain, parse_selector
 
 __all__ = [
     "KINDS",
     "NOT_GIVEN",
     "READY_KINDS",
     "SHORTHANDS",
+    "WORKLOAD_KINDS",
     "Check",
     "CheckSpecError",
     "KindInfo",
+    "count_phrase",
     "parse_check",
+    "plural_title",
     "split_field_path",
 ]
 
@@ -85,8 +91,10 @@ KINDS: Mapping[str, KindInfo] = {
     "EndpointSlice": KindInfo("discovery.k8s.io/v1", "endpointslices"),
 }
 
-# The kinds that have a notion of ready: a Pod's Ready condition, a workload's ready replicas.
-READY_KINDS = frozenset({"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
+# The kinds that have a notion of ready: a Pod's Ready condition, a workload's ready replicas,
+# a Service's ready endpoints (labs.checks.readiness says how each is judged).
+READY_KINDS = frozenset({"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Service"})
+WORKLOAD_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
 
 SHORTHANDS: Mapping[str, str] = {
     "phase": "status.phase",
@@ -220,7 +228,7 @@ class Check:
             return f"{subject} does not exist"
         clauses = [f"its {path} is {_show(value)}" for path, value in self.expect]
         if self.all_ready:
-            clauses.append("it is ready" if self.kind == "Pod" else "all its replicas are ready")
+            clauses.append(_ready_clause(self.kind))
         if self.jsonpath is None:
             return f"{subject} exists" + (f" and {_join(clauses)}" if clauses else "")
         if self.matches is not None:
@@ -232,15 +240,15 @@ class Check:
         return f"{subject} exists and {_join([*clauses, jsonpath])}"
 
     def _selector_sentence(self) -> str:
-        subject = f"{_plural_title(self.kind)} with {self.selector}"
+        subject = f"{plural_title(self.kind)} with {self.selector}"
         if self.absent:
             return f"{subject}: none"
         clauses = []
-        count = _count_phrase(self.count_min, self.count_max)
+        count = count_phrase(self.count_min, self.count_max)
         if count:
             clauses.append(count)
         if self.all_ready:
-            clauses.append("all ready")
+            clauses.append("each with a ready endpoint" if self.kind == "Service" else "all ready")
         clauses += [f"each with {path} {_show(value)}" for path, value in self.expect]
         if self.jsonpath is not None and self.matches is not None:
             clauses.append(f"each with {self.jsonpath.template} matching {self.matches.pattern}")
@@ -566,7 +574,7 @@ def _join(clauses: list[str]) -> str:
     return f"{', '.join(clauses[:-1])} and {clauses[-1]}"
 
 
-def _plural_title(kind: str) -> str:
+def plural_title(kind: str) -> str:
     """``Pods``, ``Ingresses``, ``NetworkPolicies``, ``Endpoints``: the kind, in the plural."""
     plural = KINDS[kind].plural
     if plural.startswith(kind.lower()):
@@ -575,7 +583,16 @@ def _plural_title(kind: str) -> str:
     return kind[:-1] + plural[len(kind) - 1 :]
 
 
-def _count_phrase(low: int | None, high: int | None) -> str:
+def _ready_clause(kind: str) -> str:
+    if kind == "Pod":
+        return "it is ready"
+    if kind == "Service":
+        return "it has a ready endpoint"
+    return "all its replicas are ready"
+
+
+def count_phrase(low: int | None, high: int | None) -> str:
+    """How many a count allows, in words: "exactly 2", "at least 1", "none"."""
     if low is not None and low == high:
         return "none" if low == 0 else f"exactly {low}"
     if low is not None and high is not None:
