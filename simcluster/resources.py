@@ -263,9 +263,11 @@ def _subresources(resource: Resource) -> list[dict]:
             sub("scale", "Scale", ["get", "patch", "update"], group="autoscaling", version="v1")
         )
     if resource.key == ("", "pods"):
+        found.append(sub("attach", "PodAttachOptions", ["create", "get"]))
         found.append(sub("eviction", "Eviction", ["create"], group="policy", version="v1"))
         found.append(sub("exec", "PodExecOptions", ["create", "get"]))
         found.append(sub("log", "Pod", ["get"]))
+        found.append(sub("portforward", "PodPortForwardOptions", ["create", "get"]))
     if resource.key == ("", "serviceaccounts"):
         found.append(
             sub("token", "TokenRequest", ["create"], group="authentication.k8s.io", version="v1")
