@@ -142,7 +142,7 @@ def _counted(hard: dict[str, Quantity]) -> list[Resource]:
             wanted.add(key[len("count/") :])
     found = [PODS, SERVICES, CLAIMS]
     for resource in RESOURCES:
-        if not resource.namespaced or not resource.stored or resource.stored_version:
+        if not resource.namespaced or not resource.stored or resource.is_view:
             continue
         name = resource.plural + (f".{resource.group}" if resource.group else "")
         if (name in wanted or resource.key in _LEGACY) and resource not in found:

@@ -149,7 +149,7 @@ def people(
 @pytest.fixture
 def standin() -> Iterator[KubeStandIn]:
     """A fresh API stand-in for the test, whose pods are ready as soon as they exist."""
-    with KubeStandIn(auto_ready_after=0).start() as server:
+    with KubeStandIn(pace=0).start() as server:
         yield server
 
 

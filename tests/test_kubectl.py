@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KubeStandIn, Path]]:
     """A simulated cluster whose pods run at once, and an admin kubeconfig file for it."""
     folder = tmp_path_factory.mktemp("kubectl")
-    with KubeStandIn(auto_ready_after=0).start() as server:
+    with KubeStandIn(pace=0).start() as server:
         config = folder / "kubeconfig"
         config.write_text(yaml.safe_dump(server.kubeconfig()))
         yield server, folder
@@ -118,25 +118,27 @@ def test_it_shows_a_pods_ip_and_node_with_wide_output(simulated) -> None:
 def test_it_shows_a_pending_pod_and_one_that_crashes_as_kubectl_words_them(simulated) -> None:
     server, _ = simulated
     ns = namespace(simulated, "get-states")
-    server.auto_ready_after = None
+    server.pace = None  # no kubelet: the statuses below are the test's own
     try:
         kubectl(simulated, "run", "waiting", "--image=nginx", "-n", ns)
         kubectl(simulated, "run", "crashing", "--image=nginx", "-n", ns)
-    finally:
-        server.auto_ready_after = 0
-    back_off = {"waiting": {"reason": "CrashLoopBackOff"}}
-    last = {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2020-01-01T00:00:00Z"}}
-    server.set_status(
-        "v1",
-        "Pod",
-        "crashing",
-        ns,
-        {"containerStatuses": [{"name": "crashing", "ready": False, "restartCount": 4,
-                                "image": "nginx", "imageID": "", "state": back_off,
-                                "lastState": last}]},
-    )  # fmt: skip
+        back_off = {"waiting": {"reason": "CrashLoopBackOff"}}
+        last = {"terminated": {"exitCode": 1, "reason": "Error",
+                               "finishedAt": "2020-01-01T00:00:00Z"}}  # fmt: skip
+        server.set_status(
+            "v1",
+            "Pod",
+            "crashing",
+            ns,
+            {"containerStatuses": [{"name": "crashing", "ready": False, "restartCount": 4,
+                                    "image": "nginx", "imageID": "", "state": back_off,
+                                    "lastState": last}]},
+        )  # fmt: skip
 
-    rows = {row[0]: row for row in table(kubectl(simulated, "get", "pods", "-n", ns).stdout)}
+        rows = {row[0]: row for row in table(kubectl(simulated, "get", "pods", "-n", ns).stdout)}
+    finally:
+        kubectl(simulated, "delete", "namespace", ns)
+        server.pace = 0
 
     assert rows["waiting"][1:4] == ["0/1", "Pending", "0"]
     assert rows["crashing"][1:3] == ["0/1", "CrashLoopBackOff"]
@@ -227,10 +229,13 @@ lastTimestamp: "2020-01-01T00:00:00Z"
     assert "standard" in pvc[1]
     events = shown("events")
     assert events[0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
-    assert events[1][1:] == ["Normal", "Pulled", "pod/web", 'Successfully pulled image "nginx"']
+    written = [row for row in events if row[3:4] == ["pod/web"]]
+    assert [row[1:] for row in written] == [
+        ["Normal", "Pulled", "pod/web", 'Successfully pulled image "nginx"']
+    ]
     jobs = shown("jobs")
     assert jobs[0] == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
-    assert jobs[1][:3] == ["once", "Running", "0/1"]
+    assert jobs[1][:3] == ["once", "Complete", "1/1"]  # busybox's sh ends at once
     cron = shown("cronjobs")
     assert cron[0] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"]
     assert cron[1][:6] == ["tick", "*/5 * * * *", "<none>", "False", "0", "<none>"]
@@ -244,7 +249,7 @@ lastTimestamp: "2020-01-01T00:00:00Z"
     assert deployments[0] == [
         "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR",
     ]  # fmt: skip
-    assert deployments[1][:2] == ["web", "0/1"]
+    assert deployments[1][:2] == ["web", "1/1"]
     assert deployments[1][5:] == [
         "nginx",
         "nginx",

@@ -306,16 +306,16 @@ class World:
         elif self.short == "httpd":
             env.update(HTTPD_PREFIX="/usr/local/apache2", HTTPD_VERSION="2.4.65")
         spec = self.pod.get("spec") or {}
-        if spec.get("enableServiceLinks", True):
-            env.update(self._service_links())
-        else:
-            env.update(self._service_links(only_kubernetes=True))
+        # What the kubelet gives, which $(VAR) in a value may refer to; the runtime's own
+        # variables (PATH, HOSTNAME, the image's) it may not.
+        given = self._service_links(only_kubernetes=not spec.get("enableServiceLinks", True))
         for source in self.container.get("envFrom") or []:
-            env.update(self._env_from(source))
+            given.update(self._env_from(source))
         for variable in self.container.get("env") or []:
-            value = self._env_value(variable, env)
+            value = self._env_value(variable, given)
             if value is not None:
-                env[variable.get("name", "")] = value
+                given[variable.get("name", "")] = value
+        env.update(given)
         env["HOME"] = "/root" if self.uid == 0 else "/"
         return env
 

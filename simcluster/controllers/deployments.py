@@ -181,9 +181,12 @@ class Deployments:
                 found = self.store.mutate(REPLICASETS, namespace, found["metadata"]["name"],
                                           update)  # fmt: skip
             name = found["metadata"]["name"]
-            notes.append({"type": "Progressing", "status": "True",
-                          "reason": "FoundNewReplicaSet",
-                          "message": f'Found new replica set "{name}"'})  # fmt: skip
+            known_progress = any(c.get("type") == "Progressing" for c in (
+                deployment.get("status") or {}).get("conditions") or [])  # fmt: skip
+            if not known_progress:
+                notes.append({"type": "Progressing", "status": "True",
+                              "reason": "FoundNewReplicaSet",
+                              "message": f'Found new replica set "{name}"'})  # fmt: skip
             return found
         if not create:
             return None

@@ -84,7 +84,7 @@ class StatefulSets:
                 "spec": copy.deepcopy(template.get("spec") or {}),
             }  # fmt: skip
             try:
-                self.store.create(CLAIMS, claim)
+                self.store.create(CLAIMS, claim, admit=self.creator.admit)
             except ApiError as refused:
                 self.recorder.record(sts, "Warning", "FailedCreate",
                                      f"create Claim {name} for Pod {meta['name']}-{ordinal} in "
