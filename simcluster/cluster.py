@@ -18,14 +18,13 @@ import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import kubernetes
 from aiohttp import web
 
+from simcluster import deletion
 from simcluster.admission import Policies
 from simcluster.auth import Authenticator
-from simcluster import deletion
 from simcluster.containers.sessions import Sessions
 from simcluster.controllers import Controllers
 from simcluster.errors import ApiError
@@ -71,7 +70,8 @@ class KubeStandIn:
 
     Hooks a test may replace: ``exec_handler(pod, command, session) -> exit code`` (a
     coroutine, see `simcluster.exec`; the simulated shell by default),
-    ``log_handler(pod, container) -> text`` for ``pods/log`` (None: the simulated logs). ``tokens`` maps every token issued by a TokenRequest to (namespace, service
+    ``log_handler(pod, container) -> text`` for ``pods/log`` (None: the simulated logs).
+    ``tokens`` maps every token issued by a TokenRequest to (namespace, service
     account), for tests to look at (authentication checks the token's signature and claims,
     not this record); ``requests`` lists (method, path, status) of every request served.
     """

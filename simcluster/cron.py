@@ -18,9 +18,9 @@ _MACROS = {
     "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }  # fmt: skip
-_MONTHS = {m: i for i, m in enumerate(
-    "jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}  # fmt: skip
-_DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {month: number for number, month in enumerate(_MONTH_NAMES, 1)}
+_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 
 
@@ -87,7 +87,9 @@ class Schedule:
         when = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
         for _ in range(200_000):
             if when.month not in self.months:
-                year, month = (when.year + 1, 1) if when.month == 12 else (when.year, when.month + 1)
+                year, month = (
+                    (when.year + 1, 1) if when.month == 12 else (when.year, when.month + 1)
+                )
                 when = when.replace(year=year, month=month, day=1, hour=0, minute=0)
                 continue
             if not self._day(when):

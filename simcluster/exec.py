@@ -178,7 +178,9 @@ def _running_container(pod: dict, container: str) -> None:
         raise ApiError.bad_request(f"pod {pod['metadata']['name']} does not have a host assigned")
     statuses = (pod.get("status") or {}).get("containerStatuses")
     if phase != "Running":
-        raise ApiError.bad_request(f'unable to upgrade connection: container not found ("{container}")')
+        raise ApiError.bad_request(
+            f'unable to upgrade connection: container not found ("{container}")'
+        )
     for status in statuses or []:
         if status.get("name") == container and "running" not in (status.get("state") or {}):
             raise ApiError.bad_request(

@@ -145,8 +145,11 @@ def validate(store: Store, resource: Resource, obj: dict, name: str) -> None:
                 keys = {k for c in spec.get("containers") or []
                         for k in ((c.get("resources") or {}).get(kind) or {})}  # fmt: skip
                 for key in keys:
-                    amounts = [q for c in spec.get("containers") or []
-                               if (q := _q(((c.get("resources") or {}).get(kind) or {}).get(key)))]
+                    amounts = [
+                        q
+                        for c in spec.get("containers") or []
+                        if (q := _q(((c.get("resources") or {}).get(kind) or {}).get(key)))
+                    ]
                     sums[kind][key] = total(amounts)
             problems += _bounds(item, "Pod", sums["requests"], sums["limits"])
     elif resource is CLAIMS:

@@ -73,22 +73,28 @@ def _allow_privilege_escalation(spec: dict) -> str | None:
            if _context(c).get("allowPrivilegeEscalation") is not False]  # fmt: skip
     if not bad:
         return None
-    return (f"allowPrivilegeEscalation != false ({_plural('container', 'containers', len(bad))} "
-            f"{_quoted(bad)} must set securityContext.allowPrivilegeEscalation=false)")
+    return (
+        f"allowPrivilegeEscalation != false ({_plural('container', 'containers', len(bad))} "
+        f"{_quoted(bad)} must set securityContext.allowPrivilegeEscalation=false)"
+    )
 
 
 def _capabilities_baseline(spec: dict) -> str | None:
     bad, caps = [], set()
     for c in _containers(spec):
-        added = set((_context(c).get("capabilities") or {}).get("add") or []) - _DEFAULT_CAPABILITIES
+        added = (
+            set((_context(c).get("capabilities") or {}).get("add") or []) - _DEFAULT_CAPABILITIES
+        )
         if added:
             bad.append(c.get("name", ""))
             caps |= added
     if not bad:
         return None
-    return (f"non-default capabilities ({_plural('container', 'containers', len(bad))} "
-            f"{_quoted(bad)} must not include {_quoted(sorted(caps))} in "
-            "securityContext.capabilities.add)")
+    return (
+        f"non-default capabilities ({_plural('container', 'containers', len(bad))} "
+        f"{_quoted(bad)} must not include {_quoted(sorted(caps))} in "
+        "securityContext.capabilities.add)"
+    )
 
 
 def _capabilities_restricted(spec: dict) -> str | None:
@@ -103,12 +109,16 @@ def _capabilities_restricted(spec: dict) -> str | None:
             caps |= added
     details = []
     if no_drop:
-        details.append(f'{_plural("container", "containers", len(no_drop))} {_quoted(no_drop)} '
-                       'must set securityContext.capabilities.drop=["ALL"]')
+        details.append(
+            f"{_plural('container', 'containers', len(no_drop))} {_quoted(no_drop)} "
+            'must set securityContext.capabilities.drop=["ALL"]'
+        )
     if adding:
-        details.append(f"{_plural('container', 'containers', len(adding))} {_quoted(adding)} "
-                       f"must not include {_quoted(sorted(caps))} in "
-                       "securityContext.capabilities.add")
+        details.append(
+            f"{_plural('container', 'containers', len(adding))} {_quoted(adding)} "
+            f"must not include {_quoted(sorted(caps))} in "
+            "securityContext.capabilities.add"
+        )
     return f"unrestricted capabilities ({'; '.join(details)})" if details else None
 
 
@@ -133,17 +143,21 @@ def _host_ports(spec: dict) -> str | None:
             ports += used
     if not bad:
         return None
-    return (f"hostPort ({_plural('container', 'containers', len(bad))} {_quoted(bad)} "
-            f"{_plural('uses', 'use', len(bad))} {_plural('hostPort', 'hostPorts', len(ports))} "
-            f"{', '.join(ports)})")
+    return (
+        f"hostPort ({_plural('container', 'containers', len(bad))} {_quoted(bad)} "
+        f"{_plural('uses', 'use', len(bad))} {_plural('hostPort', 'hostPorts', len(ports))} "
+        f"{', '.join(ports)})"
+    )
 
 
 def _privileged(spec: dict) -> str | None:
     bad = [c.get("name", "") for c in _containers(spec) if _context(c).get("privileged")]
     if not bad:
         return None
-    return (f"privileged ({_plural('container', 'containers', len(bad))} {_quoted(bad)} must "
-            "not set securityContext.privileged=true)")
+    return (
+        f"privileged ({_plural('container', 'containers', len(bad))} {_quoted(bad)} must "
+        "not set securityContext.privileged=true)"
+    )
 
 
 def _proc_mount(spec: dict) -> str | None:
@@ -151,8 +165,10 @@ def _proc_mount(spec: dict) -> str | None:
            if _context(c).get("procMount", "Default") not in ("Default", None)]  # fmt: skip
     if not bad:
         return None
-    return (f"procMount ({_plural('container', 'containers', len(bad))} {_quoted(bad)} must not "
-            'set securityContext.procMount to "Unmasked")')
+    return (
+        f"procMount ({_plural('container', 'containers', len(bad))} {_quoted(bad)} must not "
+        'set securityContext.procMount to "Unmasked")'
+    )
 
 
 def _restricted_volumes(spec: dict) -> str | None:
@@ -165,10 +181,12 @@ def _restricted_volumes(spec: dict) -> str | None:
             kinds |= set(wrong)
     if not bad:
         return None
-    return (f"restricted volume types ({_plural('volume', 'volumes', len(bad))} {_quoted(bad)} "
-            f"{_plural('uses', 'use', len(bad))} "
-            f"{_plural('restricted volume type', 'restricted volume types', len(kinds))} "
-            f"{_quoted(sorted(kinds))})")
+    return (
+        f"restricted volume types ({_plural('volume', 'volumes', len(bad))} {_quoted(bad)} "
+        f"{_plural('uses', 'use', len(bad))} "
+        f"{_plural('restricted volume type', 'restricted volume types', len(kinds))} "
+        f"{_quoted(sorted(kinds))})"
+    )
 
 
 def _run_as_non_root(spec: dict) -> str | None:
@@ -181,11 +199,15 @@ def _run_as_non_root(spec: dict) -> str | None:
     if explicit:
         setters.append(f"{_plural('container', 'containers', len(explicit))} {_quoted(explicit)}")
     if setters:
-        return (f"runAsNonRoot != true ({' and '.join(setters)} must not set "
-                "securityContext.runAsNonRoot=false)")
+        return (
+            f"runAsNonRoot != true ({' and '.join(setters)} must not set "
+            "securityContext.runAsNonRoot=false)"
+        )
     if pod is None and implicit:
-        return (f"runAsNonRoot != true (pod or {_plural('container', 'containers', len(implicit))}"
-                f" {_quoted(implicit)} must set securityContext.runAsNonRoot=true)")
+        return (
+            f"runAsNonRoot != true (pod or {_plural('container', 'containers', len(implicit))}"
+            f" {_quoted(implicit)} must set securityContext.runAsNonRoot=true)"
+        )
     return None
 
 
@@ -228,12 +250,16 @@ def _seccomp(spec: dict, restricted: bool) -> str | None:
     if bad:
         setters.append(f"{_plural('container', 'containers', len(bad))} {_quoted(bad)}")
     if setters:
-        return (f"seccompProfile ({' and '.join(setters)} must not set "
-                f"securityContext.seccompProfile.type to {_quoted(sorted(values))})")
+        return (
+            f"seccompProfile ({' and '.join(setters)} must not set "
+            f"securityContext.seccompProfile.type to {_quoted(sorted(values))})"
+        )
     if restricted and pod is None and implicit:
-        return (f"seccompProfile (pod or {_plural('container', 'containers', len(implicit))} "
-                f'{_quoted(implicit)} must set securityContext.seccompProfile.type to '
-                '"RuntimeDefault" or "Localhost")')
+        return (
+            f"seccompProfile (pod or {_plural('container', 'containers', len(implicit))} "
+            f"{_quoted(implicit)} must set securityContext.seccompProfile.type to "
+            '"RuntimeDefault" or "Localhost")'
+        )
     return None
 
 
@@ -306,7 +332,9 @@ def admit(
     and for workload templates."""
     if resource.key not in _TEMPLATES | {("", "pods"), ("batch", "cronjobs")}:
         return
-    if old is not None and (resource is PODS or _pod_spec(resource, obj) == _pod_spec(resource, old)):
+    if old is not None and (
+        resource is PODS or _pod_spec(resource, obj) == _pod_spec(resource, old)
+    ):
         return  # a pod's spec is checked when it is created; a template when it changes
     namespace = store.get(NAMESPACES, None, obj["metadata"].get("namespace", ""))
     labels = (namespace or {}).get("metadata", {}).get("labels") or {}

@@ -195,9 +195,7 @@ def _missing(pod: dict, required: set[str]) -> str | None:
     return "must specify " + "; ".join(parts)
 
 
-def check(
-    store: Store, resource: Resource, obj: dict, old: dict | None, name: str
-) -> None:
+def check(store: Store, resource: Resource, obj: dict, old: dict | None, name: str) -> None:
     """Refuse (403) a write that a ResourceQuota of the namespace does not allow."""
     namespace = obj["metadata"].get("namespace")
     if not namespace or resource is QUOTAS:

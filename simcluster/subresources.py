@@ -12,10 +12,10 @@ from aiohttp import web
 
 from simcluster.admission import Gate
 from simcluster.auth import AUDIENCE
+from simcluster.containers import logs
 from simcluster.errors import ApiError
 from simcluster.exec import container_of, serve_attach, serve_exec
 from simcluster.handlers import apply_patch, patch, read_object, remove
-from simcluster.containers import logs
 from simcluster.messages import LOGGED, dry_run, flag, get_or_404, read_body, respond
 from simcluster.resources import known
 from simcluster.store import timestamp

@@ -144,7 +144,10 @@ def apply_defaults(resource: Resource, obj: dict, *, created: bool) -> None:
         spec = obj.setdefault("spec", {})
         default_pod_spec(spec, template=False)
         if created:
-            obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec.get("containers") or [])}
+            obj["status"] = {
+                "phase": "Pending",
+                "qosClass": qos_class(spec.get("containers") or []),
+            }
     elif resource.key == ("apps", "deployments"):
         spec = obj.setdefault("spec", {})
         spec.setdefault("replicas", 1)

@@ -104,8 +104,10 @@ def _core_to_events(event: dict) -> dict:
     converted["eventTime"] = event.get("eventTime") or converted.get("deprecatedFirstTimestamp")
     count = converted.get("deprecatedCount") or 0
     if count > 1:
-        converted["series"] = {"count": count,
-                               "lastObservedTime": converted.get("deprecatedLastTimestamp")}
+        converted["series"] = {
+            "count": count,
+            "lastObservedTime": converted.get("deprecatedLastTimestamp"),
+        }
     return converted
 
 

@@ -102,8 +102,8 @@ def default_workload(resource: Resource, obj: dict, *, created: bool) -> None:
         if created and not spec.get("manualSelector") and meta.get("uid"):
             uid, name = meta["uid"], meta.get("name", "")
             spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
-            labels = spec.setdefault("template", {}).setdefault("metadata", {}).setdefault(
-                "labels", {}
+            labels = (
+                spec.setdefault("template", {}).setdefault("metadata", {}).setdefault("labels", {})
             )
             labels.update({
                 "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,

@@ -91,7 +91,7 @@ def trainee(real_course: Course, standin: KubeStandIn, tmp_path: Path) -> Iterat
     workdir = tmp_path / "work"
     workdir.mkdir()
     api = k8s_config.new_client_from_config(str(kubeconfig))
-    yield Trainee(kubeconfig, workdir, api, lab.namespace)
+    return Trainee(kubeconfig, workdir, api, lab.namespace)
 
 
 # -- the solutions ------------------------------------------------------------------------------
@@ -198,7 +198,9 @@ def run(
         assert "new replicas have been updated" in done.stdout + done.stderr
         return
     done = trainee.shell(command, config=admin)
-    assert done.returncode == 0, f"{exercise}/{task}: `{command}` failed:\n{done.stdout}{done.stderr}"
+    assert done.returncode == 0, (
+        f"{exercise}/{task}: `{command}` failed:\n{done.stdout}{done.stderr}"
+    )
 
 
 def tasks_of_day_two() -> list[ExerciseSource]:
@@ -208,8 +210,12 @@ def tasks_of_day_two() -> list[ExerciseSource]:
 
 
 def test_it_lists_its_exceptions_for_exercises_and_commands_that_exist() -> None:
-    known = {(e.id, t.id, c) for e in tasks_of_day_two() for t in e.tasks
-             for c in [*commands(t.solution), ""]} | {(e.id, "", "") for e in tasks_of_day_two()}
+    known = {
+        (e.id, t.id, c)
+        for e in tasks_of_day_two()
+        for t in e.tasks
+        for c in [*commands(t.solution), ""]
+    } | {(e.id, "", "") for e in tasks_of_day_two()}
     assert set(EXCEPTIONS) <= known
 
 
@@ -239,4 +245,3 @@ def test_it_walks_every_solution_of_day_two_and_each_tasks_checks_hold(
 
     assert len(walked) >= 25
     assert "deployment-rollout/undo-broken-rollout" in walked
-

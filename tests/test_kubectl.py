@@ -465,7 +465,9 @@ def test_it_rolls_out_scales_updates_and_undoes_a_deployment(simulated) -> None:
     sets = table(run("get", "rs", "-l", "app=web"))
     undone = run("rollout", "undo", "deployment/web")
     kubectl(simulated, "rollout", "status", "deployment/web", "--timeout=20s", "-n", ns)
-    image = run("get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    image = run(
+        "get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"
+    )
 
     assert created.strip() == "deployment.apps/web created"
     assert status.strip() == 'deployment "web" successfully rolled out'
@@ -492,7 +494,7 @@ def test_it_shows_a_broken_image_failing_to_pull_in_get_and_describe(simulated) 
     assert re.search(r"Warning\s+Failed\s+\S+\s+kubelet\s+Failed to pull image "
                      r'"nginx:0.0.0-does-not-exist": .*: not found', described)  # fmt: skip
     assert re.search(r"Warning\s+Failed\s+\S+\s+kubelet\s+Error: ErrImagePull", described)
-    assert re.search(r'Normal\s+BackOff\s+\S+\s+kubelet\s+Back-off pulling image', described)
+    assert re.search(r"Normal\s+BackOff\s+\S+\s+kubelet\s+Back-off pulling image", described)
     assert logs.stderr.strip() == (
         'Error from server (BadRequest): container "broken" in pod "broken" is waiting to '
         "start: trying and failing to pull image"
@@ -512,8 +514,21 @@ def test_it_lists_the_ready_pods_as_a_services_endpoints_and_answers_from_a_clie
     endpoints = table(kubectl(simulated, "get", "endpoints", "web", "-n", ns).stdout)[1]
     slices = table(kubectl(simulated, "get", "endpointslices", "-n", ns, "-l",
                            "kubernetes.io/service-name=web").stdout)  # fmt: skip
-    answer = kubectl(simulated, "run", "client", "--rm", "-i", "--restart=Never",
-                     "--image=busybox:1.37", "-n", ns, "--", "wget", "-qO-", "http://web:8080")
+    answer = kubectl(
+        simulated,
+        "run",
+        "client",
+        "--rm",
+        "-i",
+        "--restart=Never",
+        "--image=busybox:1.37",
+        "-n",
+        ns,
+        "--",
+        "wget",
+        "-qO-",
+        "http://web:8080",
+    )
     missing = kubectl(simulated, "run", "lost", "--rm", "-i", "--restart=Never",
                       "--image=busybox:1.37", "-n", ns, "--", "wget", "-qO-", "http://nope",
                       check=False)  # fmt: skip
@@ -604,7 +619,7 @@ spec:
     assert root.stderr.strip() == (
         'Error from server (Forbidden): pods "root" is forbidden: violates PodSecurity '
         '"restricted:latest": allowPrivilegeEscalation != false (container "root" must set '
-        'securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container '
+        "securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "
         '"root" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod '
         'or container "root" must set securityContext.runAsNonRoot=true), seccompProfile (pod '
         'or container "root" must set securityContext.seccompProfile.type to "RuntimeDefault" '
@@ -678,3 +693,49 @@ def test_it_refuses_port_forward_saying_why(simulated) -> None:
         + table(kubectl(simulated, "get", "pod", "web", "-o", "wide", "-n", ns).stdout)[1][5]
         + ":80"
     )
+
+
+def test_it_pauses_resumes_and_restarts_a_rollout(simulated) -> None:
+    ns = namespace(simulated, "pause")
+    run = lambda *args: kubectl(simulated, *args, "-n", ns).stdout  # noqa: E731
+    kubectl(simulated, "create", "deployment", "web", "--image=nginx:1.27", "-n", ns)
+
+    paused = run("rollout", "pause", "deployment/web")
+    run("set", "image", "deployment/web", "nginx=nginx:1.28")
+    while_paused = table(run("get", "rs", "-l", "app=web"))
+    described = run("describe", "deployment", "web")
+    resumed = run("rollout", "resume", "deployment/web")
+    kubectl(simulated, "rollout", "status", "deployment/web", "--timeout=20s", "-n", ns)
+    restarted = run("rollout", "restart", "deployment/web")
+    kubectl(simulated, "rollout", "status", "deployment/web", "--timeout=20s", "-n", ns)
+    sets = table(run("get", "rs", "-l", "app=web"))
+
+    assert paused.strip() == "deployment.apps/web paused"
+    assert len(while_paused) == 2  # the template changed, but no new ReplicaSet while paused
+    assert re.search(r"Progressing\s+Unknown\s+DeploymentPaused", described)
+    assert resumed.strip() == "deployment.apps/web resumed"
+    assert restarted.strip() == "deployment.apps/web restarted"
+    assert sorted(row[1] for row in sets[1:]) == ["0", "0", "1"]  # 1.27, 1.28, restarted
+
+
+def test_it_follows_the_log_of_a_loop(simulated) -> None:
+    _, folder = simulated
+    ns = namespace(simulated, "follow")
+    kubectl(simulated, "run", "ticker", "--image=busybox:1.37", "-n", ns, "--", "sh", "-c",
+            "while true; do echo tick; sleep 1; done")  # fmt: skip
+    following = subprocess.Popen(
+        [str(KUBECTL), f"--kubeconfig={folder / 'kubeconfig'}", f"--cache-dir={folder / 'cache'}",
+         "logs", "-f", "ticker", "-n", ns],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert following.stdout is not None
+        started = time.monotonic()
+        lines = [following.stdout.readline(), following.stdout.readline()]
+        waited = time.monotonic() - started
+    finally:
+        following.terminate()
+        following.wait(10)
+
+    assert lines == ["tick\n", "tick\n"]
+    assert 0.5 < waited < 5  # the second round comes a second after the first

@@ -205,8 +205,10 @@ def namespace_store() -> Store:
 def pod(name: str, cpu: str | None = "250m", memory: str | None = None) -> dict:
     limits = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
     resources = {"limits": limits, "requests": dict(limits)} if limits else {}
-    return {"metadata": {"name": name, "namespace": "lab"},
-            "spec": {"containers": [{"name": name, "image": "nginx", "resources": resources}]}}
+    return {
+        "metadata": {"name": name, "namespace": "lab"},
+        "spec": {"containers": [{"name": name, "image": "nginx", "resources": resources}]},
+    }
 
 
 def test_it_counts_what_a_pod_and_a_service_use() -> None:
@@ -251,8 +253,18 @@ def test_it_refuses_a_pod_beyond_the_quota_with_the_api_servers_words() -> None:
 
 def test_it_applies_limit_range_defaults_and_refuses_beyond_the_maximum() -> None:
     store = namespace_store()
-    limit_range = {"metadata": {"name": "lab", "namespace": "lab"}, "spec": {"limits": [
-        {"type": "Container", "default": {"cpu": "250m"}, "max": {"cpu": "1", "memory": "1Gi"}}]}}
+    limit_range = {
+        "metadata": {"name": "lab", "namespace": "lab"},
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "default": {"cpu": "250m"},
+                    "max": {"cpu": "1", "memory": "1Gi"},
+                }
+            ]
+        },
+    }
     default_limit_range(limit_range)
     assert limit_range["spec"]["limits"][0]["default"] == {"cpu": "250m", "memory": "1Gi"}
     assert limit_range["spec"]["limits"][0]["defaultRequest"] == {"cpu": "250m", "memory": "1Gi"}
@@ -344,8 +356,16 @@ def test_it_reads_cron_schedules() -> None:
 
 
 def test_it_pulls_the_catalogues_images_and_fails_others_as_containerd_says() -> None:
-    for text in ("nginx", "nginx:1.27", "nginx:1.28.0-alpine", "busybox:1.37", "alpine:3.22",
-                 "registry.k8s.io/pause:3.10", "bitnami/kubectl:1.34", "curlimages/curl:8.11.1"):
+    for text in (
+        "nginx",
+        "nginx:1.27",
+        "nginx:1.28.0-alpine",
+        "busybox:1.37",
+        "alpine:3.22",
+        "registry.k8s.io/pause:3.10",
+        "bitnami/kubectl:1.34",
+        "curlimages/curl:8.11.1",
+    ):
         find(reference(text))  # fmt: skip
     with pytest.raises(PullFailure) as unknown_tag:
         find(reference("nginx:0.0.0-does-not-exist"))
@@ -361,8 +381,11 @@ def test_it_pulls_the_catalogues_images_and_fails_others_as_containerd_says() ->
 
 
 def world(container: dict, **spec: object) -> World:
-    pod = {"metadata": {"name": "p", "namespace": "lab", "uid": "u"},
-           "spec": {"containers": [container], **spec}, "status": {"podIP": "10.244.0.9"}}
+    pod = {
+        "metadata": {"name": "p", "namespace": "lab", "uid": "u"},
+        "spec": {"containers": [container], **spec},
+        "status": {"podIP": "10.244.0.9"},
+    }
     return World(Node(Store(), "node", "172.18.0.2"), pod, container,
                  started=datetime(2025, 1, 1, tzinfo=UTC))  # fmt: skip
 
@@ -370,40 +393,57 @@ def world(container: dict, **spec: object) -> World:
 def test_it_works_out_what_a_containers_command_does() -> None:
     server = model(world({"name": "web", "image": "nginx:1.27"}))
     default_shell = model(world({"name": "c", "image": "busybox:1.37"}))
-    fails = model(world({"name": "c", "image": "busybox", "command": ["sh", "-c",
-                                                                      "echo bye; exit 3"]}))
+    fails = model(
+        world({"name": "c", "image": "busybox", "command": ["sh", "-c", "echo bye; exit 3"]})
+    )
     sleeps = model(world({"name": "c", "image": "busybox", "args": ["sleep", "30"]}))
     waits = model(world({"name": "c", "image": "busybox", "command": ["sleep", "infinity"]}))
     interactive = model(world({"name": "c", "image": "busybox", "stdin": True}), stdin_open=True)
 
-    assert server.ends is None and server.stops_on_term
+    assert server.ends is None
+    assert server.stops_on_term
     assert "nginx/1.27.5" in "".join(c.text for c in server.chunks)
     assert (default_shell.ends, default_shell.exit_code) == (0.0, 0)
     assert (fails.ends, fails.exit_code, [c.text for c in fails.chunks]) == (0.0, 3, ["bye\n"])
     assert (sleeps.ends, sleeps.exit_code, sleeps.stops_on_term) == (30.0, 0, False)
-    assert waits.ends is None and not waits.stops_on_term
+    assert waits.ends is None
+    assert not waits.stops_on_term
     assert interactive.interactive
 
 
 def test_it_takes_a_loop_that_keeps_going_to_repeat_its_round() -> None:
     script = "echo start; while true; do echo tick; sleep 5; done"
     looping = model(world({"name": "c", "image": "busybox", "command": ["sh", "-c", script]}))
-    trapped = model(world({"name": "c", "image": "busybox",
-                           "command": ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]}))
+    trapped = model(
+        world(
+            {
+                "name": "c",
+                "image": "busybox",
+                "command": ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"],
+            }
+        )
+    )
 
     assert looping.ends is None
     assert looping.repeat is not None
     assert looping.repeat.period == 5.0
     assert [c.text for c in looping.repeat.round] == ["tick\n"]
     assert looping.chunks[0].text == "start\n"
-    assert trapped.ends is None and trapped.stops_on_term
+    assert trapped.ends is None
+    assert trapped.stops_on_term
 
 
 def test_it_reads_the_containers_environment_and_mounted_files() -> None:
     script = "echo $GREETING; cat /etc/hostname; printenv HOME; ls /etc/config || echo none"
-    container = {"name": "c", "image": "busybox", "command": ["sh", "-c", script],
-                 "env": [{"name": "GREETING", "value": "hello $(HOSTNAME)"},
-                         {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}
+    container = {
+        "name": "c",
+        "image": "busybox",
+        "command": ["sh", "-c", script],
+        "env": [
+            {"name": "GREETING", "value": "hello $(HOSTNAME)"},
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+    }
     ran = model(world(container))
     assert "".join(c.text for c in ran.chunks) == (
         "hello $(HOSTNAME)\np\n/root\nls: /etc/config: No such file or directory\nnone\n"
@@ -411,8 +451,11 @@ def test_it_reads_the_containers_environment_and_mounted_files() -> None:
 
 
 def test_it_groups_endpoints_by_ports_and_readiness() -> None:
-    service = {"metadata": {"name": "web"}, "spec": {"ports": [{"name": "http", "port": 80,
-                                                                 "targetPort": "web"}]}}
+    service = {
+        "metadata": {"name": "web"},
+        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": "web"}]},
+    }
+
     def member(name: str, ip: str, ready: bool) -> dict:
         return {"metadata": {"name": name, "namespace": "lab", "uid": name},
                 "spec": {"nodeName": "n", "containers": [
@@ -427,3 +470,19 @@ def test_it_groups_endpoints_by_ports_and_readiness() -> None:
     assert [a["ip"] for a in subsets[0]["addresses"]] == ["10.244.0.9", "10.244.0.10"]
     assert [a["ip"] for a in subsets[0]["notReadyAddresses"]] == ["10.244.0.11"]
     assert subsets[0]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+
+
+def test_it_says_what_is_wrong_with_a_script_as_sh_does() -> None:
+    broken = model(
+        world(
+            {
+                "name": "c",
+                "image": "busybox",
+                "command": ["sh", "-c", "while true; echo tick; sleep 1; done"],
+            }
+        )
+    )
+    assert (broken.ends, broken.exit_code) == (0.0, 2)
+    assert [c.text for c in broken.chunks] == [
+        'sh: syntax error: unexpected "done" (expecting "do")\n'
+    ]

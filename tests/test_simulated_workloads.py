@@ -210,8 +210,9 @@ def test_it_deletes_an_owner_in_the_foreground_after_its_dependents() -> None:
 def test_it_holds_an_object_until_its_finalizers_are_removed(
     core: client.CoreV1Api, ns: str
 ) -> None:
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "held",
-                                                         "finalizers": ["example.com/hold"]}})
+    core.create_namespaced_config_map(
+        ns, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    )
 
     answer = core.delete_namespaced_config_map("held", ns)
     held = core.read_namespaced_config_map("held", ns)
@@ -227,12 +228,17 @@ def test_it_holds_an_object_until_its_finalizers_are_removed(
 def test_it_deletes_pods_gracefully_at_its_pace() -> None:
     with KubeStandIn(pace=0.2).start() as server:
         core = client.CoreV1Api(server.api_client())
-        sleeper = {"metadata": {"name": "sleeper"}, "spec": {
-            "terminationGracePeriodSeconds": 3,
-            "containers": [container("c", "busybox:1.37", command=["sleep", "3600"])]}}
+        sleeper = {
+            "metadata": {"name": "sleeper"},
+            "spec": {
+                "terminationGracePeriodSeconds": 3,
+                "containers": [container("c", "busybox:1.37", command=["sleep", "3600"])],
+            },
+        }
         core.create_namespaced_pod("default", sleeper)
-        core.create_namespaced_pod("default", {"metadata": {"name": "web"},
-                                               "spec": {"containers": [container()]}})
+        core.create_namespaced_pod(
+            "default", {"metadata": {"name": "web"}, "spec": {"containers": [container()]}}
+        )
         started = time.monotonic()
         wait_for(lambda: all(p.status.phase == "Running" for p in pods_of(core, "default")),
                  "both running")  # fmt: skip
@@ -259,8 +265,14 @@ def test_it_deletes_pods_gracefully_at_its_pace() -> None:
 
 
 def test_it_restarts_a_crashing_container_with_a_back_off(core: client.CoreV1Api, ns: str) -> None:
-    crash = {"metadata": {"name": "crash"}, "spec": {"containers": [
-        container("c", "busybox:1.37", command=["sh", "-c", "echo dying; exit 3"])]}}
+    crash = {
+        "metadata": {"name": "crash"},
+        "spec": {
+            "containers": [
+                container("c", "busybox:1.37", command=["sh", "-c", "echo dying; exit 3"])
+            ]
+        },
+    }
     core.create_namespaced_pod(ns, crash)
 
     status = core.read_namespaced_pod("crash", ns).status.container_statuses[0]
@@ -277,9 +289,16 @@ def test_it_completes_a_pod_that_ends_under_restart_policy_never(
     core: client.CoreV1Api, ns: str
 ) -> None:
     for name, script in (("ok", "echo done"), ("failing", "exit 2")):
-        core.create_namespaced_pod(ns, {"metadata": {"name": name}, "spec": {
-            "restartPolicy": "Never",
-            "containers": [container("c", "busybox:1.37", command=["sh", "-c", script])]}})
+        core.create_namespaced_pod(
+            ns,
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [container("c", "busybox:1.37", command=["sh", "-c", script])],
+                },
+            },
+        )
 
     ok, failing = (core.read_namespaced_pod(n, ns) for n in ("ok", "failing"))
     assert ok.status.phase == "Succeeded"
@@ -295,8 +314,10 @@ def test_it_waits_for_a_missing_configmap_then_starts_the_container(
     env = [{"name": "COLOUR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "c"}}}]
     core.create_namespaced_pod(ns, {"metadata": {"name": "needs"},
                                     "spec": {"containers": [container(env=env)]}})  # fmt: skip
-    mounted = {"volumes": [{"name": "v", "configMap": {"name": "files"}}],
-               "containers": [container(volumeMounts=[{"name": "v", "mountPath": "/cfg"}])]}
+    mounted = {
+        "volumes": [{"name": "v", "configMap": {"name": "files"}}],
+        "containers": [container(volumeMounts=[{"name": "v", "mountPath": "/cfg"}])],
+    }
     core.create_namespaced_pod(ns, {"metadata": {"name": "mounts"}, "spec": mounted})
 
     waiting = core.read_namespaced_pod("needs", ns).status.container_statuses[0].state.waiting
@@ -320,8 +341,13 @@ def test_it_runs_init_containers_first_and_follows_readiness_probes(
     core.create_namespaced_pod(ns, {"metadata": {"name": "ready", "labels": {"app": "p"}}, "spec": {
         "initContainers": [container("init", "busybox:1.37", command=["sh", "-c", "echo init"])],
         "containers": [container(readinessProbe=probe)]}})  # fmt: skip
-    core.create_namespaced_pod(ns, {"metadata": {"name": "unready", "labels": {"app": "p"}},
-                                    "spec": {"containers": [container(readinessProbe=wrong)]}})
+    core.create_namespaced_pod(
+        ns,
+        {
+            "metadata": {"name": "unready", "labels": {"app": "p"}},
+            "spec": {"containers": [container(readinessProbe=wrong)]},
+        },
+    )
     core.create_namespaced_service(ns, {"metadata": {"name": "p"}, "spec": {
         "selector": {"app": "p"}, "ports": [{"port": 80}]}})  # fmt: skip
 
@@ -333,8 +359,11 @@ def test_it_runs_init_containers_first_and_follows_readiness_probes(
     assert condition(unready, "Ready").status == "False"
     assert [a.ip for a in endpoints.subsets[0].addresses] == [ready.status.pod_ip]
     assert [a.ip for a in endpoints.subsets[0].not_ready_addresses] == [unready.status.pod_ip]
-    unhealthy = [e.message for e in core.list_namespaced_event(
-        ns, field_selector="involvedObject.name=unready").items if e.reason == "Unhealthy"]
+    unhealthy = [
+        e.message
+        for e in core.list_namespaced_event(ns, field_selector="involvedObject.name=unready").items
+        if e.reason == "Unhealthy"
+    ]
     assert unhealthy[0] == (
         f'Readiness probe failed: Get "http://{unready.status.pod_ip}:8080/": dial tcp '
         f"{unready.status.pod_ip}:8080: connect: connection refused"
@@ -366,9 +395,18 @@ def test_it_keeps_pods_off_a_cordoned_node_until_it_is_uncordoned(
 
 
 def job(name: str, script: str, **spec: object) -> dict:
-    return {"metadata": {"name": name}, "spec": {**spec, "template": {"spec": {
-        "restartPolicy": "Never",
-        "containers": [container("c", "busybox:1.37", command=["sh", "-c", script])]}}}}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            **spec,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [container("c", "busybox:1.37", command=["sh", "-c", script])],
+                }
+            },
+        },
+    }
 
 
 def test_it_runs_a_job_to_its_completions(
@@ -428,8 +466,13 @@ def test_it_creates_a_job_when_a_cronjob_is_due(
 def test_it_names_statefulset_pods_in_order_with_their_own_claims(
     core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
 ) -> None:
-    core.create_namespaced_service(ns, {"metadata": {"name": "db"}, "spec": {
-        "clusterIP": "None", "selector": {"app": "db"}, "ports": [{"port": 80}]}})
+    core.create_namespaced_service(
+        ns,
+        {
+            "metadata": {"name": "db"},
+            "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"port": 80}]},
+        },
+    )
     apps.create_namespaced_stateful_set(ns, {"metadata": {"name": "db"}, "spec": {
         "serviceName": "db", "replicas": 3, "selector": {"matchLabels": {"app": "db"}},
         "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [container(
@@ -468,9 +511,17 @@ def test_it_keeps_an_autoscalers_target_within_its_bounds_without_metrics(
     api: client.ApiClient, apps: client.AppsV1Api, ns: str
 ) -> None:
     apps.create_namespaced_deployment(ns, deployment("web", replicas=1))
-    client.AutoscalingV2Api(api).create_namespaced_horizontal_pod_autoscaler(ns, {
-        "metadata": {"name": "web"}, "spec": {"minReplicas": 2, "maxReplicas": 4,
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}})
+    client.AutoscalingV2Api(api).create_namespaced_horizontal_pod_autoscaler(
+        ns,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "minReplicas": 2,
+                "maxReplicas": 4,
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            },
+        },
+    )
 
     hpa = client.AutoscalingV2Api(api).read_namespaced_horizontal_pod_autoscaler("web", ns)
     assert apps.read_namespaced_deployment("web", ns).spec.replicas == 2
@@ -510,8 +561,10 @@ def test_it_enforces_pod_security_from_the_namespace_labels(
     core.patch_namespace(ns, {"metadata": {"labels": {
         "pod-security.kubernetes.io/enforce": "restricted"}}})  # fmt: skip
     with pytest.raises(ApiException) as refused:
-        core.create_namespaced_pod(ns, {"metadata": {"name": "root"},
-                                        "spec": {"containers": [container("nginx", "nginx")]}})
+        core.create_namespaced_pod(
+            ns,
+            {"metadata": {"name": "root"}, "spec": {"containers": [container("nginx", "nginx")]}},
+        )
     _, _, headers = apps.create_namespaced_deployment_with_http_info(ns, deployment("web"))
 
     body = json.loads(refused.value.body)
@@ -530,10 +583,21 @@ def test_it_enforces_pod_security_from_the_namespace_labels(
 def test_it_answers_exec_with_a_shell_that_knows_the_pod(core: client.CoreV1Api, ns: str) -> None:
     core.create_namespaced_config_map(ns, {"metadata": {"name": "cfg"},
                                            "data": {"colour": "blue"}})  # fmt: skip
-    core.create_namespaced_pod(ns, {"metadata": {"name": "web"}, "spec": {
-        "volumes": [{"name": "cfg", "configMap": {"name": "cfg"}}],
-        "containers": [container(env=[{"name": "MODE", "value": "test"}],
-                                 volumeMounts=[{"name": "cfg", "mountPath": "/etc/cfg"}])]}})
+    core.create_namespaced_pod(
+        ns,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "volumes": [{"name": "cfg", "configMap": {"name": "cfg"}}],
+                "containers": [
+                    container(
+                        env=[{"name": "MODE", "value": "test"}],
+                        volumeMounts=[{"name": "cfg", "mountPath": "/etc/cfg"}],
+                    )
+                ],
+            },
+        },
+    )
 
     def run(*command: str) -> str:
         return stream(core.connect_get_namespaced_pod_exec, "web", ns, command=list(command),

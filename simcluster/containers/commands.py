@@ -24,7 +24,9 @@ from simcluster.containers.world import World, nginx_version
 
 __all__ = ["NOT_RUN", "missing", "run_program"]
 
-NOT_RUN = "simulated cluster: {program} does not run here (no containers run in the simulated cluster)"
+NOT_RUN = (
+    "simulated cluster: {program} does not run here (no containers run in the simulated cluster)"
+)
 Program = Callable[[Shell, list[str], Input], int]
 _PROGRAMS: dict[str, Program] = {}
 _DEBIAN_LACKS = {"wget", "nslookup", "ps"}
@@ -250,9 +252,9 @@ def _sleep(shell: Shell, argv: list[str], stdin: Input) -> int:
         if not match:
             shell.err(f"sleep: invalid number '{arg}'\n")
             return 1
-        total += float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
-            match.group(2)
-        ]
+        total += (
+            float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        )
     shell.sleep(total)
     return 0
 
@@ -512,7 +514,9 @@ def _ls(shell: Shell, argv: list[str], stdin: Input) -> int:
                     shell.out(f"drwxr-xr-x    2 root     root          4096 Jan  1 00:00 {entry}\n")
                 else:
                     size = len((fs.read(full) or "").encode())
-                    shell.out(f"-rw-r--r--    1 root     root      {size:>8} Jan  1 00:00 {entry}\n")
+                    shell.out(
+                        f"-rw-r--r--    1 root     root      {size:>8} Jan  1 00:00 {entry}\n"
+                    )
         elif shell.world.tty and "1" not in flags:
             if entries:
                 shell.out("  ".join(entries) + "\n")
@@ -660,10 +664,9 @@ def _rm(shell: Shell, argv: list[str], stdin: Input) -> int:
             del fs.layer[path]
             continue
         problem = fs.write(path, "")
-        if problem or fs.read(path) is None:
-            if "-f" not in argv:
-                shell.err(f"rm: can't remove '{name}': {problem or 'No such file or directory'}\n")
-                status = 1
+        if (problem or fs.read(path) is None) and "-f" not in argv:
+            shell.err(f"rm: can't remove '{name}': {problem or 'No such file or directory'}\n")
+            status = 1
     return status
 
 
@@ -729,7 +732,10 @@ def _id(shell: Shell, argv: list[str], stdin: Input) -> int:
         shell.out(f"{uid}\n")
     elif uid == 0:
         groups = "0(root),1(bin),2(daemon),3(sys),4(adm),6(disk),10(wheel),11(floppy),20(dialout)"
-        shell.out(f"uid=0(root) gid=0(root) groups={groups if shell.world.flavour == 'busybox' else '0(root)'}\n")  # noqa: E501
+        shell.out(
+            f"uid=0(root) gid=0(root) groups="
+            f"{groups if shell.world.flavour == 'busybox' else '0(root)'}\n"
+        )
     else:
         gid = ((shell.world.pod.get("spec") or {}).get("securityContext") or {}).get(
             "runAsGroup", 0
@@ -779,8 +785,10 @@ def _nginx(shell: Shell, argv: list[str], stdin: Input) -> int:
                   "built with OpenSSL 3.0.15 3 Sep 2024\nTLS SNI support enabled\n")  # fmt: skip
         return 0
     if "-t" in argv or "-T" in argv:
-        shell.err("nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\n"
-                  "nginx: configuration file /etc/nginx/nginx.conf test is successful\n")  # fmt: skip
+        shell.err(
+            "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\n"
+            "nginx: configuration file /etc/nginx/nginx.conf test is successful\n"
+        )
         return 0
     if "-s" in argv:
         stamp = now(shell).strftime("%Y/%m/%d %H:%M:%S")
@@ -812,9 +820,8 @@ def _perl(shell: Shell, argv: list[str], stdin: Input) -> int:
         digits = int(match.group(1))
         shell.out(_pi(digits) + "\n")
         return 0
-    if argv[1:] == ["-de0"]:
-        if stdin.readline() == "":
-            return 0
+    if argv[1:] == ["-de0"] and stdin.readline() == "":
+        return 0
     shell.err(NOT_RUN.format(program="perl") + "\n")
     return 127
 

@@ -69,9 +69,10 @@ _LIB = "docker.io/library/"
 _SERVER_NAMES = ("latest", "alpine", "stable", "mainline", "bookworm", "trixie", "perl", "slim")
 
 CATALOGUE: tuple[Image, ...] = (
-    Image(f"{_LIB}nginx", ((1, 0, 29),), _SERVER_NAMES + ("alpine-slim", "stable-alpine",
-          "mainline-alpine"), ("/docker-entrypoint.sh",), ("nginx", "-g", "daemon off;"),
-          (80,), 72_195_292, "bash", highest_patch=12),
+    Image(f"{_LIB}nginx", ((1, 0, 29),),
+          (*_SERVER_NAMES, "alpine-slim", "stable-alpine", "mainline-alpine"),
+          ("/docker-entrypoint.sh",), ("nginx", "-g", "daemon off;"), (80,), 72_195_292, "bash",
+          highest_patch=12),
     Image(f"{_LIB}busybox", ((1, 20, 37),), ("latest", "stable", "musl", "glibc", "uclibc"),
           (), ("sh",), (), 2_155_547, "sh", stops=False, highest_patch=9),
     Image(f"{_LIB}alpine", ((3, 0, 22),), ("latest", "edge"), (), ("/bin/sh",), (), 3_653_068,

@@ -63,7 +63,7 @@ def _nginx(world: World, path: str, method: str) -> Response:
                    ("Connection", "close")]  # fmt: skip
         return Response(status, reason, headers, page)
     size = len(body.encode())
-    etag = hashlib.md5(body.encode()).hexdigest()[:8]  # noqa: S324 (not for security)
+    etag = hashlib.md5(body.encode()).hexdigest()[:8]
     kind = "text/html" if target.endswith((".html", ".htm")) else "text/plain"
     headers = [
         ("Server", f"nginx/{version}"), ("Date", _http_date(now)), ("Content-Type", kind),
@@ -100,9 +100,11 @@ def _serve(backend: Backend, world: World, path: str, method: str, client: str) 
             body = "OK!"
         server = "Apache/2.4.65 (Unix)"
         if body is None:
-            page = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
-                    "<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n"
-                    "<p>The requested URL was not found on this server.</p>\n</body></html>\n")
+            page = (
+                '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+                "<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n"
+                "<p>The requested URL was not found on this server.</p>\n</body></html>\n"
+            )
             return Response(404, "Not Found", [("Server", server)], page)  # fmt: skip
         headers = [("Date", _http_date(now)), ("Server", server),
                    ("Content-Length", str(len(body))), ("Content-Type", "text/html")]  # fmt: skip
@@ -111,8 +113,12 @@ def _serve(backend: Backend, world: World, path: str, method: str, client: str) 
         args = [*(backend.container.get("command") or []), *(backend.container.get("args") or [])]
         text = next((str(a).split("=", 1)[1] for a in args if str(a).startswith("-text=")),
                     "hello-world")  # fmt: skip
-        headers = [("X-App-Name", "http-echo"), ("X-App-Version", "1.0.0"),
-                   ("Date", _http_date(now)), ("Content-Type", "text/plain; charset=utf-8")]
+        headers = [
+            ("X-App-Name", "http-echo"),
+            ("X-App-Version", "1.0.0"),
+            ("Date", _http_date(now)),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ]
         return Response(200, "OK", headers, text + "\n")
     if short == "whoami":
         meta = backend.pod["metadata"]
@@ -125,9 +131,9 @@ def _serve(backend: Backend, world: World, path: str, method: str, client: str) 
     raise Refused("reset")
 
 
-def request(world: World, host: str, port: int, path: str, method: str, client: str) -> tuple[
-    str, Response
-]:
+def request(
+    world: World, host: str, port: int, path: str, method: str, client: str
+) -> tuple[str, Response]:
     """(the address connected to, the answer) of an HTTP request; raises `Refused`."""
     ip, backend = world.connect(host, port)
     return ip, _serve(backend, world, path, method, client)
@@ -262,7 +268,7 @@ def curl(shell: Shell, argv: list[str], stdin: Input) -> int:
         parsed = _url(url)
         if parsed is None:
             if not silent or show_error:
-                shell.err(f"curl: (3) URL rejected: Malformed input to a URL function\n")
+                shell.err("curl: (3) URL rejected: Malformed input to a URL function\n")
             status = 3
             continue
         host, port, path, scheme = parsed
@@ -288,24 +294,29 @@ def curl(shell: Shell, argv: list[str], stdin: Input) -> int:
             continue
         if scheme == "https":
             if not silent or show_error:
-                shell.err(f"curl: (35) OpenSSL/3.3.2: error:0A00010B:SSL routines::wrong "
+                shell.err("curl: (35) OpenSSL/3.3.2: error:0A00010B:SSL routines::wrong "
                           "version number\n")  # fmt: skip
             status = 35
             continue
         if verbose:
-            shell.err(f"*   Trying {ip}:{port}...\n* Connected to {host} ({ip}) port {port}\n"
-                      f"> {method} {path} HTTP/1.1\n> Host: {host}:{port}\n"
-                      f"> User-Agent: curl/{_CURL_VERSION}\n> Accept: */*\n>\n"
-                      f"< HTTP/1.1 {response.status} {response.reason}\n"
-                      + "".join(f"< {n}: {v}\n" for n, v in response.headers) + "<\n")
+            shell.err(
+                f"*   Trying {ip}:{port}...\n* Connected to {host} ({ip}) port {port}\n"
+                f"> {method} {path} HTTP/1.1\n> Host: {host}:{port}\n"
+                f"> User-Agent: curl/{_CURL_VERSION}\n> Accept: */*\n>\n"
+                f"< HTTP/1.1 {response.status} {response.reason}\n"
+                + "".join(f"< {n}: {v}\n" for n, v in response.headers)
+                + "<\n"
+            )
         if ("f" in flags or "fail" in flags) and response.status >= 400:
             if not silent or show_error:
                 shell.err(f"curl: (22) The requested URL returned error: {response.status}\n")
             status = 22
             continue
-        head_text = f"HTTP/1.1 {response.status} {response.reason}\r\n" + "".join(
-            f"{name}: {value}\r\n" for name, value in response.headers
-        ) + "\r\n"
+        head_text = (
+            f"HTTP/1.1 {response.status} {response.reason}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in response.headers)
+            + "\r\n"
+        )
         text = head_text if head else (head_text if "i" in flags else "") + response.body
         output = values.get("o", values.get("output"))
         if output and output != "-":

@@ -191,8 +191,9 @@ def model(world: World, *, stdin_open: bool = False) -> Outcome:
         if "daemon off;" in " ".join(argv):
             return _serving(_nginx_lines(world))
         if not ({"-v", "-V", "-t", "-T", "-s"} & set(argv)):
-            return Outcome([Chunk(0.0, 1, line + "\n") for line in _nginx_lines(world)[:9]],
-                           0.0, 0)  # nginx daemonises and the container's process ends
+            return Outcome(
+                [Chunk(0.0, 1, line + "\n") for line in _nginx_lines(world)[:9]], 0.0, 0
+            )  # nginx daemonises and the container's process ends
     if program == "postgres" and not (
         world.env.get("POSTGRES_PASSWORD") or world.env.get("POSTGRES_HOST_AUTH_METHOD") == "trust"
     ):

@@ -348,7 +348,7 @@ class _Parser:
         if self.keyword() != word:
             token = self.peek()
             shown = "end of file" if token is None else _shown(token)
-            raise ScriptError(f"syntax error: unexpected {shown} (expecting \"{word}\")")
+            raise ScriptError(f'syntax error: unexpected {shown} (expecting "{word}")')
         self.at += 1
 
     def skip_newlines(self) -> None:
@@ -361,6 +361,10 @@ class _Parser:
         while (token := self.peek()) is not None:
             if self.keyword() in ends or (token.kind == "op" and token.op == ")"):
                 break
+            closing = self.keyword()
+            if closing in ("do", "done", "then", "elif", "else", "fi", "}"):
+                expecting = f' (expecting "{ends[0]}")' if ends else ""
+                raise ScriptError(f'syntax error: unexpected "{closing}"{expecting}')
             command = self.and_or()
             background = False
             token = self.peek()
@@ -369,9 +373,12 @@ class _Parser:
                 self.at += 1
             elif token is not None and token.kind == "newline":
                 self.at += 1
-            elif token is not None and not (token.kind == "op" and token.op == ")"):
-                if self.keyword() not in ends:
-                    raise ScriptError(f"syntax error: unexpected {_shown(token)}")
+            elif (
+                token is not None
+                and not (token.kind == "op" and token.op == ")")
+                and self.keyword() not in ends
+            ):
+                raise ScriptError(f"syntax error: unexpected {_shown(token)}")
             sequence.items.append((command, background))
             self.skip_newlines()
         return sequence
@@ -475,7 +482,7 @@ class _Parser:
     def redirect(self) -> Redirect:
         token = self.next()
         if "&" in token.op:
-            op, _, target = token.op.partition("&")
+            _op, _, target = token.op.partition("&")
             if target.isdigit():
                 return Redirect(token.fd, None, dup=int(target))
             raise ScriptError("syntax error: bad fd number")

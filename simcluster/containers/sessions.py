@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -111,7 +110,7 @@ class Sessions:
         if (program in _SHELLS and not _has_shell(world, program)) or missing(world, program):
             raise ExecFailure(
                 "error executing command in container: failed to exec in container: failed to "
-                'start exec: OCI runtime exec failed: exec failed: unable to start container '
+                "start exec: OCI runtime exec failed: exec failed: unable to start container "
                 f'process: exec: "{command[0]}": executable file not found in $PATH: unknown'
             )
         interactive = program in _SHELLS and "-c" not in command and session.stdin
@@ -119,9 +118,7 @@ class Sessions:
             return await self._interactive(world, program, session)
         return await self._run(world, session, lambda shell: shell.run_argv(command))
 
-    async def _run(
-        self, world: World, session: ExecSession, run: Callable[[Shell], int]
-    ) -> int:
+    async def _run(self, world: World, session: ExecSession, run: Callable[[Shell], int]) -> int:
         loop = asyncio.get_running_loop()
         bridge = _Bridge(session, loop)
         stdin = Input(reader=bridge.read) if session.stdin else Input()
@@ -217,8 +214,9 @@ class Sessions:
             for line in current[seen:]:
                 await session.write(line.text)
             seen = len(current)
-            ended = getattr(outcome, "ends", None) is not None and _finished(self.node, pod,
-                                                                             container)
+            ended = getattr(outcome, "ends", None) is not None and _finished(
+                self.node, pod, container
+            )
             if ended:
                 return 0
             await asyncio.sleep(0.2)
@@ -255,4 +253,3 @@ def _finished(node: Node, pod: dict, container: str) -> bool:
         if status.get("name") == container:
             return "running" not in (status.get("state") or {})
     return True
-

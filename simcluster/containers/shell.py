@@ -14,6 +14,7 @@ period that round took, for as long as the container runs.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -242,10 +243,7 @@ class Shell:
         status = 0
         for command, background in tree.items:
             self.check()
-            if background:
-                status = self._background(command)
-            else:
-                status = self.and_or(command)
+            status = self._background(command) if background else self.and_or(command)
             self.status = status
         return status
 
@@ -264,10 +262,8 @@ class Shell:
         return 0
 
     def _quietly(self, command: ast.AndOr) -> None:
-        try:
+        with contextlib.suppress(Interrupted, ShellExit, Forever, Looping):
             self.and_or(command)
-        except (Interrupted, ShellExit, Forever, Looping):
-            pass
 
     def and_or(self, command: ast.AndOr) -> int:
         status = self.pipeline(command.first)

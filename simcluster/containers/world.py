@@ -657,16 +657,14 @@ def _listens(container: dict, image: Image) -> set[int]:
 
 def _listener(pod: dict, port: int) -> Backend | None:
     """The running container of ``pod`` whose server listens on ``port``."""
-    statuses = {
-        s.get("name"): s for s in (pod.get("status") or {}).get("containerStatuses") or []
-    }
+    statuses = {s.get("name"): s for s in (pod.get("status") or {}).get("containerStatuses") or []}
     for container in (pod.get("spec") or {}).get("containers") or []:
         image = image_of(container)
         if image is None or port not in _listens(container, image):
             continue
-        if container.get("command") and image.repository.endswith("/nginx"):
-            if "nginx" not in " ".join(container["command"]):
-                continue  # nginx's image told to run something else serves nothing
+        told = " ".join(container.get("command") or [])
+        if told and image.repository.endswith("/nginx") and "nginx" not in told:
+            continue  # nginx's image told to run something else serves nothing
         state = (statuses.get(container.get("name")) or {}).get("state") or {}
         if "running" in state:
             return Backend(pod, container, image)

@@ -13,13 +13,15 @@ targets as ``<unknown>``, as on a cluster without metrics-server.
 
 from __future__ import annotations
 
+import contextlib
+
 from simcluster.controllers.clock import Clock
 from simcluster.controllers.events import Recorder
 from simcluster.errors import ApiError
 from simcluster.resources import by_kind, known
 from simcluster.store import Event, Store, timestamp
 
-__all__ = ["Autoscalers", "NO_METRICS"]
+__all__ = ["NO_METRICS", "Autoscalers"]
 
 HPAS = known("autoscaling", "v2", "horizontalpodautoscalers")
 COMPONENT = "horizontal-pod-autoscaler"
@@ -70,7 +72,7 @@ class Autoscalers:
                     "reason": reason, "message": message}  # fmt: skip
 
         if target is None:
-            shown = f'{ref.get("kind", "").lower()}s.{(resource.group if resource else "")}'
+            shown = f"{ref.get('kind', '').lower()}s.{(resource.group if resource else '')}"
             message = (f"the HPA controller was unable to get the target's current scale: "
                        f'{shown.rstrip(".")} "{ref.get("name", "")}" not found')  # fmt: skip
             status["conditions"] = [condition("AbleToScale", False, "FailedGetScale", message)]
@@ -122,7 +124,5 @@ class Autoscalers:
         def write(obj: dict) -> None:
             obj["status"] = status
 
-        try:
+        with contextlib.suppress(ApiError):
             self.store.mutate(HPAS, hpa["metadata"]["namespace"], hpa["metadata"]["name"], write)
-        except ApiError:
-            pass

@@ -17,6 +17,7 @@ rollout's progress deadline, a Job's activeDeadlineSeconds) are not paced: ``at_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -110,10 +111,8 @@ class Clock:
             if loop is None:
                 self._parked.append((seconds, work, args))
                 return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closing: the cluster is stopping
             loop.call_soon_threadsafe(loop.call_later, seconds, self.soon, work, *args)
-        except RuntimeError:
-            pass  # the loop is closing: the cluster is stopping
 
 
 def _guarded(work: Work, args: tuple[Any, ...]) -> None:

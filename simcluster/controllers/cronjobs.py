@@ -18,10 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from simcluster.controllers.clock import Clock
-from simcluster.cron import ScheduleError, parse_schedule
 from simcluster.controllers.events import Recorder
 from simcluster.controllers.jobs import finished
 from simcluster.controllers.workloads import controlled_by, controller_uid, owner_reference
+from simcluster.cron import ScheduleError, parse_schedule
 from simcluster.errors import ApiError
 from simcluster.resources import Resource, known
 from simcluster.store import Event, Store, timestamp
@@ -79,7 +79,9 @@ class CronJobs:
         jobs.sort(key=lambda j: (j["metadata"].get("creationTimestamp", ""), j["metadata"]["name"]))
         self._history(cronjob, jobs, status)
         jobs = [j for j in self.store.list(JOBS, namespace)[0] if controlled_by(j, cronjob)]
-        running = [j for j in jobs if not finished(j) and not j["metadata"].get("deletionTimestamp")]
+        running = [
+            j for j in jobs if not finished(j) and not j["metadata"].get("deletionTimestamp")
+        ]
         try:
             schedule = parse_schedule(spec.get("schedule", ""))
             zone = zoneinfo.ZoneInfo(spec.get("timeZone") or "UTC")

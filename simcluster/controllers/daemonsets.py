@@ -11,6 +11,7 @@ current, ready, available, updated and misscheduled pods.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from simcluster.controllers.clock import Clock
@@ -109,8 +110,9 @@ class DaemonSets:
                 if not mine:
                     self._create(ds, node_name, revision)
                     continue
-                stale = [p for p in mine
-                         if (p["metadata"].get("labels") or {}).get(REVISION) != revision]
+                stale = [
+                    p for p in mine if (p["metadata"].get("labels") or {}).get(REVISION) != revision
+                ]
                 strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
                 if stale and strategy == "RollingUpdate" and all(ready(p) for p in mine):
                     self._remove(ds, stale[0])
@@ -118,12 +120,15 @@ class DaemonSets:
             for pod in running:
                 if _node_of(pod) not in eligible:
                     self._remove(ds, pod)
-        pods = [p for p in self.store.list(PODS, namespace)[0] if controlled_by(p, ds) and active(p)]
+        pods = [
+            p for p in self.store.list(PODS, namespace)[0] if controlled_by(p, ds) and active(p)
+        ]
         self._status(ds, pods, len(nodes), revision)
 
     def _create(self, ds: dict, node: str, revision: str) -> None:
         spec = ds.get("spec") or {}
-        pod = pod_from_template(ds, spec.get("template") or {}, generate=f"{ds['metadata']['name']}-",
+        generate = f"{ds['metadata']['name']}-"
+        pod = pod_from_template(ds, spec.get("template") or {}, generate=generate,
                                 labels={REVISION: revision,
                                         "pod-template-generation": str(
                                             ds["metadata"].get("generation", 1))})  # fmt: skip
@@ -171,11 +176,9 @@ class DaemonSets:
             def write(obj: dict) -> None:
                 obj["status"] = status
 
-            try:
+            with contextlib.suppress(ApiError):
                 self.store.mutate(DAEMONSETS, ds["metadata"]["namespace"], ds["metadata"]["name"],
                                   write)  # fmt: skip
-            except ApiError:
-                pass
 
 
 def _node_of(pod: dict) -> str:

@@ -17,6 +17,7 @@ has not progressed for ``progressDeadlineSeconds`` of wall-clock time.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +26,6 @@ from simcluster.controllers import rollout
 from simcluster.controllers.clock import Clock
 from simcluster.controllers.events import Recorder
 from simcluster.controllers.workloads import (
-    active,
     controlled_by,
     controller_uid,
     owner_reference,
@@ -110,11 +110,14 @@ class Deployments:
         for rs in self.store.list(REPLICASETS, namespace)[0]:
             if controlled_by(rs, deployment):
                 mine.append(rs)
-            elif controller_uid(rs) is None and selected(rs, selector) and not deployment[
-                "metadata"
-            ].get("deletionTimestamp"):
+            elif (
+                controller_uid(rs) is None
+                and selected(rs, selector)
+                and not deployment["metadata"].get("deletionTimestamp")
+            ):
+                ref = owner_reference(deployment)
 
-                def adopt(current: dict, ref: dict = owner_reference(deployment)) -> None:
+                def adopt(current: dict, ref: dict = ref) -> None:
                     current["metadata"].setdefault("ownerReferences", []).append(ref)
 
                 mine.append(self.store.mutate(REPLICASETS, namespace, rs["metadata"]["name"],
@@ -173,7 +176,8 @@ class Deployments:
 
                 def update(current: dict) -> None:
                     current["metadata"]["annotations"] = {
-                        **(current["metadata"].get("annotations") or {}), **wanted
+                        **(current["metadata"].get("annotations") or {}),
+                        **wanted,
                     }
                     if min_ready is not None:
                         current["spec"]["minReadySeconds"] = min_ready
@@ -253,7 +257,8 @@ class Deployments:
         def resize(current: dict) -> None:
             current["spec"]["replicas"] = size
             current["metadata"]["annotations"] = {
-                **(current["metadata"].get("annotations") or {}), **sizes
+                **(current["metadata"].get("annotations") or {}),
+                **sizes,
             }
 
         scaled = self.store.mutate(REPLICASETS, rs["metadata"]["namespace"],
@@ -390,8 +395,11 @@ class Deployments:
         new = next((rs for rs in sets if rollout.equal_ignoring_hash(
             (rs.get("spec") or {}).get("template") or {}, template)), None)  # fmt: skip
         status = self._write_status(current, sets, new, notes)
-        if cleanup and rollout.complete(int((current.get("spec") or {}).get("replicas", 1)),
-                                        status, current["metadata"].get("generation", 1)):
+        if cleanup and rollout.complete(
+            int((current.get("spec") or {}).get("replicas", 1)),
+            status,
+            current["metadata"].get("generation", 1),
+        ):
             self._cleanup(current, [rs for rs in sets if rs is not new])
 
     def _cleanup(self, deployment: dict, old: list[dict]) -> None:
@@ -402,11 +410,9 @@ class Deployments:
                 and not rs["metadata"].get("deletionTimestamp")]  # fmt: skip
         done.sort(key=lambda rs: (_revision(rs), rs["metadata"].get("creationTimestamp", "")))
         for rs in done[: max(len(done) - int(limit), 0)]:
-            try:
+            with contextlib.suppress(ApiError):
                 self.delete(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"],
                             "Background")  # fmt: skip
-            except ApiError:
-                pass
 
     # -- status ---------------------------------------------------------------------------
 
@@ -463,11 +469,9 @@ class Deployments:
 
         if status != previous or (revision and (deployment["metadata"].get("annotations") or {})
                                   .get(REVISION) != revision):  # fmt: skip
-            try:
+            with contextlib.suppress(ApiError):
                 self.store.mutate(DEPLOYMENTS, deployment["metadata"]["namespace"],
                                   deployment["metadata"]["name"], write)  # fmt: skip
-            except ApiError:
-                pass
         return {**{"replicas": 0, "updatedReplicas": 0, "availableReplicas": 0}, **status}
 
     def _progress(
@@ -499,36 +503,57 @@ class Deployments:
         generation = deployment["metadata"].get("generation", 1)
         full = {"replicas": 0, "updatedReplicas": 0, "availableReplicas": 0, "readyReplicas": 0,
                 **status}  # fmt: skip
-        if current and current.get("reason") == "NewReplicaSetAvailable" and (
-            full["replicas"] == full["updatedReplicas"]
+        if (
+            current
+            and current.get("reason") == "NewReplicaSetAvailable"
+            and (full["replicas"] == full["updatedReplicas"])
         ):
             return conditions
         name = new["metadata"]["name"] if new else ""
         if rollout.complete(replicas, full, generation):
-            return rollout.set_condition(conditions, {
-                "type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-                "message": f'ReplicaSet "{name}" has successfully progressed.'}, now)
+            return rollout.set_condition(
+                conditions,
+                {
+                    "type": "Progressing",
+                    "status": "True",
+                    "reason": "NewReplicaSetAvailable",
+                    "message": f'ReplicaSet "{name}" has successfully progressed.',
+                },
+                now,
+            )
         if rollout.progressing(previous, full):
-            message = f'ReplicaSet "{name}" is progressing.' if new else (
-                f'Deployment "{deployment["metadata"]["name"]}" is progressing.')
+            message = (
+                f'ReplicaSet "{name}" is progressing.'
+                if new
+                else (f'Deployment "{deployment["metadata"]["name"]}" is progressing.')
+            )
             conditions = rollout.set_condition(conditions, {
                 "type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
                 "message": message}, now, force=True)  # fmt: skip
             self._watch_deadline(deployment, int(deadline))
             return conditions
-        if current is not None and current.get("status") == "True" and current.get(
-            "reason"
-        ) in ("ReplicaSetUpdated", "NewReplicaSetCreated", "FoundNewReplicaSet"):
+        if (
+            current is not None
+            and current.get("status") == "True"
+            and current.get("reason")
+            in ("ReplicaSetUpdated", "NewReplicaSetCreated", "FoundNewReplicaSet")
+        ):
             updated = current.get("lastUpdateTime") or now
             try:
                 since = datetime.fromisoformat(updated.replace("Z", "+00:00"))
             except ValueError:
                 since = datetime.now(UTC)
             if (datetime.now(UTC) - since).total_seconds() >= int(deadline):
-                return rollout.set_condition(conditions, {
-                    "type": "Progressing", "status": "False",
-                    "reason": "ProgressDeadlineExceeded",
-                    "message": f'ReplicaSet "{name}" has timed out progressing.'}, now)
+                return rollout.set_condition(
+                    conditions,
+                    {
+                        "type": "Progressing",
+                        "status": "False",
+                        "reason": "ProgressDeadlineExceeded",
+                        "message": f'ReplicaSet "{name}" has timed out progressing.',
+                    },
+                    now,
+                )
             self._watch_deadline(deployment, int(deadline))
         return conditions
 

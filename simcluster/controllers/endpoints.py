@@ -13,6 +13,7 @@ selector is left to whoever writes its Endpoints; a Service's managed Endpoints 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 from simcluster.controllers.clock import Clock
@@ -134,10 +135,8 @@ class EndpointsController:
         if service is None:
             found = self.store.get(ENDPOINTS, namespace, name)
             if found is not None and MANAGED in (found["metadata"].get("labels") or {}):
-                try:
+                with contextlib.suppress(ApiError):
                     self.store.delete(ENDPOINTS, namespace, name)
-                except ApiError:
-                    pass
             return
         spec = service.get("spec") or {}
         if not spec.get("selector") or spec.get("type") == "ExternalName":
@@ -214,8 +213,7 @@ class EndpointsController:
         existing = [
             s
             for s in self.store.list(SLICES, namespace)[0]
-            if (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name")
-            == meta["name"]
+            if (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == meta["name"]
             and (s["metadata"].get("labels") or {}).get("endpointslice.kubernetes.io/managed-by")
             == SLICE_MANAGER
         ]

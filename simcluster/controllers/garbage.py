@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from simcluster.controllers.clock import Clock
@@ -94,10 +95,8 @@ class GarbageCollector:
             self._remove(resource, namespace, name, "Background")
 
     def _remove(self, resource: Resource, namespace: str, name: str, policy: str) -> None:
-        try:
+        with contextlib.suppress(ApiError):  # gone already (its namespace went, say)
             self.delete(resource, namespace, name, policy)
-        except ApiError:
-            pass  # gone already (its namespace went, say)
 
     def _orphan(self, uid: str) -> None:
         owner = self._get(uid)
@@ -117,10 +116,8 @@ class GarbageCollector:
                 else:
                     current["metadata"].pop("ownerReferences", None)
 
-            try:
+            with contextlib.suppress(ApiError):
                 self.store.mutate(resource, namespace or None, name, free)
-            except ApiError:
-                pass
         self._release(uid, "orphan")
 
     def _foreground(self, uid: str) -> None:
@@ -155,7 +152,5 @@ class GarbageCollector:
             else:
                 current["metadata"].pop("finalizers", None)
 
-        try:
+        with contextlib.suppress(ApiError):
             self.store.mutate(resource, namespace or None, name, drop)
-        except ApiError:
-            pass

@@ -14,6 +14,7 @@ deleted. A suspended Job has no pods. ``ttlSecondsAfterFinished`` deletes a fini
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -40,7 +41,7 @@ Delete = Callable[[Resource, str, str, str], None]
 
 
 def finished(job: dict) -> str | None:
-    """"Complete" or "Failed" when the Job has ended."""
+    """ "Complete" or "Failed" when the Job has ended."""
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
             return condition["type"]
@@ -100,7 +101,7 @@ class Jobs:
         failed = sum((p.get("status") or {}).get("phase") == "Failed" for p in pods)
         succeeded = max(succeeded, int(status.get("succeeded") or 0))
         failed = max(failed, int(status.get("failed") or 0))
-        policy = (((spec.get("template") or {}).get("spec") or {}).get("restartPolicy"))
+        policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
         restarts = sum(
             c.get("restartCount", 0)
             for p in running
@@ -117,18 +118,25 @@ class Jobs:
         backoff_limit = int(spec.get("backoffLimit", 6))
         conditions = list(status.get("conditions") or [])
         outcome = None
-        if completions is not None and succeeded >= int(completions):
-            outcome = ("Complete", "CompletionsReached",
-                       "Reached expected number of succeeded pods")  # fmt: skip
-        elif completions is None and succeeded and not running:
+        if (completions is not None and succeeded >= int(completions)) or (
+            completions is None and succeeded and not running
+        ):
             outcome = ("Complete", "CompletionsReached",
                        "Reached expected number of succeeded pods")  # fmt: skip
         elif failed + restarts > backoff_limit:
-            outcome = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+            outcome = (
+                "Failed",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            )
         elif spec.get("activeDeadlineSeconds") and _seconds_since(status.get("startTime")) >= float(
             spec["activeDeadlineSeconds"]
         ):
-            outcome = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+            outcome = (
+                "Failed",
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+            )
         if outcome is not None:
             kind, reason, message = outcome
             for pod in running:
@@ -183,10 +191,8 @@ class Jobs:
             def write(current: dict) -> None:
                 current["status"] = status
 
-            try:
+            with contextlib.suppress(ApiError):
                 self.store.mutate(JOBS, namespace, name, write)
-            except ApiError:
-                pass
 
     def _resume(self, uid: str, namespace: str, name: str) -> None:
         """A failed pod's back-off is over: the next pod may start."""
@@ -213,7 +219,5 @@ class Jobs:
         if left > 0:
             self.clock.at_real(left, self._queue, meta["namespace"], meta["name"])
             return
-        try:
+        with contextlib.suppress(ApiError):
             self.delete(JOBS, meta["namespace"], meta["name"], "Background")
-        except ApiError:
-            pass

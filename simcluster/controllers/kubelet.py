@@ -20,6 +20,7 @@ then the pod is removed. All times are the node's, paced by `simcluster.controll
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -273,10 +274,8 @@ class Kubelet:
         def change(current: dict) -> None:
             current["status"] = status
 
-        try:
+        with contextlib.suppress(ApiError):  # gone meanwhile
             self.store.mutate(PODS, run.namespace, run.name, change)
-        except ApiError:
-            pass  # gone meanwhile
 
     def _current(self, uid: str, name: str, token: int) -> tuple[dict, PodRun, ContainerRun] | None:
         """The pod, its run and the container a timer was set for, unless it moved on."""
@@ -370,10 +369,8 @@ class Kubelet:
             images = node.setdefault("status", {}).setdefault("images", [])
             images.append({"names": [image_id, canonical], "sizeBytes": size})
 
-        try:
+        with contextlib.suppress(ApiError):
             self.store.mutate(NODES, None, self.node.name, add)
-        except ApiError:
-            pass
 
     def _pull_backoff(self, uid: str, name: str, token: int) -> None:
         found = self._current(uid, name, token)
@@ -586,8 +583,13 @@ class Kubelet:
         elif not ok:
             container.failures += 1
             if container.failures >= int(probe.get("failureThreshold") or 3):
-                self._event(pod, container, "Normal", "Killing",
-                            f"Container {name} failed liveness probe, will be restarted")
+                self._event(
+                    pod,
+                    container,
+                    "Normal",
+                    "Killing",
+                    f"Container {name} failed liveness probe, will be restarted",
+                )
                 stops = container.outcome.stops_on_term if container.outcome else True
                 self._exited(uid, name, token, 0 if stops else 137, "" if stops else "Error")
                 return
@@ -617,8 +619,7 @@ class Kubelet:
             if not (pod.get("spec") or {}).get("nodeName") or run is None:
                 return []
             raise ApiError.bad_request(
-                f'container "{name}" in pod "{meta["name"]}" is waiting to start: '
-                "ContainerCreating"
+                f'container "{name}" in pod "{meta["name"]}" is waiting to start: ContainerCreating'
             )
         now = datetime.now(UTC)
         if previous:
@@ -628,8 +629,10 @@ class Kubelet:
                 )
             outcome, started, finished = container.previous
             return lines_of(outcome, started, finished, self.node, meta["uid"], name)
-        if container.outcome is None or container.started_at is None or (
-            "waiting" in container.view.state and container.view.restart_count == 0
+        if (
+            container.outcome is None
+            or container.started_at is None
+            or ("waiting" in container.view.state and container.view.restart_count == 0)
         ):
             raise ApiError.bad_request(
                 f'container "{name}" in pod "{meta["name"]}" is waiting to start: '

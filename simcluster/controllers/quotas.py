@@ -3,6 +3,8 @@ kept up to date as the namespace's objects change (``kubectl describe quota`` re
 
 from __future__ import annotations
 
+import contextlib
+
 from simcluster.controllers.clock import Clock
 from simcluster.errors import ApiError
 from simcluster.quota import QUOTAS, quota_status
@@ -20,8 +22,10 @@ class Quotas:
         namespace = event.object["metadata"].get("namespace")
         if not namespace:
             return
-        if event.resource is QUOTAS and event.previous is not None and (
-            (event.previous.get("spec") == event.object.get("spec"))
+        if (
+            event.resource is QUOTAS
+            and event.previous is not None
+            and (event.previous.get("spec") == event.object.get("spec"))
         ):
             return  # its own status was written
         if event.resource.key == ("", "events"):
@@ -39,7 +43,5 @@ class Quotas:
             def write(obj: dict, status: dict = status) -> None:
                 obj["status"] = status
 
-            try:
+            with contextlib.suppress(ApiError):
                 self.store.mutate(QUOTAS, namespace, quota["metadata"]["name"], write)
-            except ApiError:
-                pass

@@ -14,6 +14,7 @@ creating fails.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from simcluster.controllers.clock import Clock
@@ -80,7 +81,8 @@ class ReplicaSets:
         for rs in self.store.list(REPLICASETS, namespace)[0]:
             uid = rs["metadata"]["uid"]
             if uid in owners or (
-                controller_uid(obj) is None and selected(obj, (rs.get("spec") or {}).get("selector"))
+                controller_uid(obj) is None
+                and selected(obj, (rs.get("spec") or {}).get("selector"))
             ):
                 self._queue(namespace, rs["metadata"]["name"])
 
@@ -141,11 +143,10 @@ class ReplicaSets:
                         current["metadata"].pop("ownerReferences", None)
 
                 self._mutate(namespace, pod_name, release)
-            elif (
-                controller_uid(pod) is None and matches and not deleting and active(pod)
-            ):
+            elif controller_uid(pod) is None and matches and not deleting and active(pod):
+                ref = owner_reference(rs)
 
-                def adopt(current: dict, ref: dict = owner_reference(rs)) -> None:
+                def adopt(current: dict, ref: dict = ref) -> None:
                     refs = current["metadata"].setdefault("ownerReferences", [])
                     refs.append(ref)
 
@@ -226,8 +227,6 @@ class ReplicaSets:
             current["status"] = status
 
         if status != previous:
-            try:
+            with contextlib.suppress(ApiError):
                 self.store.mutate(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"],
                                   write)  # fmt: skip
-            except ApiError:
-                pass

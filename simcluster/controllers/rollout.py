@@ -124,7 +124,7 @@ def old_scale_down(
     if available > minimum:
         allowed = available - minimum
         taken = 0
-        for index, counts in enumerate(old):
+        for index in range(len(old)):
             if taken >= allowed:
                 break
             if sizes[index] == 0:
@@ -158,7 +158,9 @@ def progressing(old: dict, new: dict) -> bool:
     )
 
 
-def set_condition(conditions: list[dict], condition: dict, now: str, *, force: bool = False) -> list[dict]:
+def set_condition(
+    conditions: list[dict], condition: dict, now: str, *, force: bool = False
+) -> list[dict]:
     """``SetDeploymentCondition``: a condition of the same status and reason changes nothing
     (unless ``force``); otherwise the old one of its type goes and the new one is appended,
     keeping the old transition time when the status is the same."""
@@ -170,9 +172,14 @@ def set_condition(conditions: list[dict], condition: dict, now: str, *, force: b
         and current.get("reason") == condition.get("reason")
     ):
         return conditions
-    condition = {"type": condition["type"], "status": condition["status"],
-                 "lastUpdateTime": now, "lastTransitionTime": now,
-                 "reason": condition.get("reason", ""), "message": condition.get("message", "")}
+    condition = {
+        "type": condition["type"],
+        "status": condition["status"],
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
+        "reason": condition.get("reason", ""),
+        "message": condition.get("message", ""),
+    }
     if current is not None and current.get("status") == condition["status"]:
         condition["lastTransitionTime"] = current.get("lastTransitionTime", now)
     return [c for c in conditions if c.get("type") != condition["type"]] + [condition]

@@ -58,9 +58,9 @@ def _tolerates(tolerations: list[dict], taint: dict) -> bool:
         if toleration.get("operator") == "Exists":
             if not toleration.get("key") or toleration["key"] == taint.get("key"):
                 return True
-        elif toleration.get("key") == taint.get("key") and toleration.get(
+        elif toleration.get("key") == taint.get("key") and toleration.get("value", "") == taint.get(
             "value", ""
-        ) == taint.get("value", ""):
+        ):
             return True
     return False
 
@@ -95,8 +95,13 @@ class Scheduler:
             meta = obj["metadata"]
             if event.type != "DELETED" and not spec.get("nodeName"):
                 if spec.get("schedulerName", "default-scheduler") == "default-scheduler":
-                    self.clock.soon(self.schedule, meta["namespace"], meta["name"], False,
-                                    key=("schedule", meta["namespace"], meta["name"]))
+                    self.clock.soon(
+                        self.schedule,
+                        meta["namespace"],
+                        meta["name"],
+                        False,
+                        key=("schedule", meta["namespace"], meta["name"]),
+                    )
             elif spec.get("nodeName") and (
                 event.type == "DELETED"
                 or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
@@ -221,8 +226,15 @@ class Scheduler:
             status = obj.setdefault("status", {})
             others = [c for c in status.get("conditions") or []
                       if c.get("type") != "PodScheduled"]  # fmt: skip
-            status["conditions"] = [*others, {"type": "PodScheduled", "status": "True",
-                                              "lastProbeTime": None, "lastTransitionTime": now}]
+            status["conditions"] = [
+                *others,
+                {
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": now,
+                },
+            ]
 
         try:
             bound = self.store.mutate(PODS, namespace, name, bind)

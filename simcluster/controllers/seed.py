@@ -23,6 +23,7 @@ SERVICES = known("", "v1", "services")
 ENDPOINTS = known("", "v1", "endpoints")
 ENDPOINT_SLICES = known("discovery.k8s.io", "v1", "endpointslices")
 
+
 def node() -> dict:
     info = {
         "architecture": "amd64", "bootID": "standin", "containerRuntimeVersion": "containerd://2.1.4",
@@ -83,5 +84,3 @@ def api_server_objects() -> list[tuple[Resource, dict]]:
         "ports": [{"name": "https", "port": _API_PORT, "protocol": "TCP"}],
     }
     return [(SERVICES, service), (ENDPOINTS, endpoints), (ENDPOINT_SLICES, endpoint_slice)]
-
-

@@ -13,6 +13,7 @@ say "create Pod web-0 in StatefulSet web successful".
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 
@@ -220,8 +221,6 @@ class StatefulSets:
             def write(obj: dict) -> None:
                 obj["status"] = status
 
-            try:
+            with contextlib.suppress(ApiError):
                 self.store.mutate(STATEFULSETS, sts["metadata"]["namespace"],
                                   sts["metadata"]["name"], write)  # fmt: skip
-            except ApiError:
-                pass

@@ -10,6 +10,8 @@ and claims naming a volume, stay Pending. What pods write into a bound claim sta
 
 from __future__ import annotations
 
+import contextlib
+
 from simcluster.controllers.clock import Clock
 from simcluster.controllers.events import Recorder
 from simcluster.errors import ApiError
@@ -56,10 +58,8 @@ class Volumes:
                         key=("claim", meta["namespace"], meta["name"]))  # fmt: skip
 
     def _reclaim(self, name: str) -> None:
-        try:
+        with contextlib.suppress(ApiError):
             self.store.delete(VOLUMES, None, name)
-        except ApiError:
-            pass
 
     def bind(self, namespace: str, name: str) -> None:
         claim = self.store.get(CLAIMS, namespace, name)
@@ -108,17 +108,13 @@ class Volumes:
             annotations["volume.kubernetes.io/storage-provisioner"] = PROVISIONER
             obj["status"] = {"phase": "Bound", "accessModes": modes, "capacity": {"storage": size}}
 
-        try:
+        with contextlib.suppress(ApiError):
             self.store.mutate(CLAIMS, namespace, name, bound)
-        except ApiError:
-            pass
 
     def _status(self, claim: dict, status: dict) -> None:
         def write(obj: dict) -> None:
             obj["status"] = status
 
-        try:
+        with contextlib.suppress(ApiError):
             self.store.mutate(CLAIMS, claim["metadata"]["namespace"], claim["metadata"]["name"],
                               write)  # fmt: skip
-        except ApiError:
-            pass
