@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from kubernetes import client
@@ -24,36 +25,33 @@ from tests.factories import wait_for
 MERGE = "application/merge-patch+json"
 
 
+@dataclass(frozen=True)
+class Clients:
+    api: client.ApiClient
+    core: client.CoreV1Api
+    apps: client.AppsV1Api
+    batch: client.BatchV1Api
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[KubeStandIn]:
+def at_once() -> Iterator[KubeStandIn]:
+    """A simulated cluster at pace 0, for the module."""
     with KubeStandIn(pace=0).start() as k:
         yield k
 
 
 @pytest.fixture(scope="module")
-def api(server: KubeStandIn) -> client.ApiClient:
-    return server.api_client()
-
-
-@pytest.fixture(scope="module")
-def core(api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api)
-
-
-@pytest.fixture(scope="module")
-def apps(api: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(api)
-
-
-@pytest.fixture(scope="module")
-def batch(api: client.ApiClient) -> client.BatchV1Api:
-    return client.BatchV1Api(api)
+def to(at_once: KubeStandIn) -> Clients:
+    """The admin's clients of ``at_once``."""
+    api = at_once.api_client()
+    return Clients(api, client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api))
 
 
 @pytest.fixture
-def ns(core: client.CoreV1Api) -> str:
+def space(to: Clients) -> str:
+    """A fresh namespace for the test."""
     name = f"w-{uuid.uuid4().hex[:10]}"
-    core.create_namespace({"metadata": {"name": name}})
+    to.core.create_namespace({"metadata": {"name": name}})
     return name
 
 
@@ -90,9 +88,10 @@ def condition(obj: object, kind: str) -> object:
 # -- Deployments and ReplicaSets -------------------------------------------------------------
 
 
-def test_it_runs_a_deployment_through_a_replicaset_to_ready_pods(
-    core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
-) -> None:
+def test_it_runs_a_deployment_through_a_replicaset_to_ready_pods(to: Clients, space: str) -> None:
+    core = to.core
+    apps = to.apps
+    ns = space
     apps.create_namespaced_deployment(ns, deployment("web"))
 
     shown = apps.read_namespaced_deployment("web", ns)
@@ -117,9 +116,10 @@ def test_it_runs_a_deployment_through_a_replicaset_to_ready_pods(
     assert reasons(core, ns, rs.metadata.name) == ["SuccessfulCreate"] * 3
 
 
-def test_it_keeps_the_old_pods_while_a_broken_image_fails_to_pull(
-    core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
-) -> None:
+def test_it_keeps_the_old_pods_while_a_broken_image_fails_to_pull(to: Clients, space: str) -> None:
+    core = to.core
+    apps = to.apps
+    ns = space
     apps.create_namespaced_deployment(ns, deployment("web"))
     broken = {"spec": {"template": {"spec": {"containers": [
         {"name": "web", "image": "nginx:0.0.0-does-not-exist"}]}}}}  # fmt: skip
@@ -141,9 +141,10 @@ def test_it_keeps_the_old_pods_while_a_broken_image_fails_to_pull(
     ]  # fmt: skip
 
 
-def test_it_adopts_matching_orphans_and_releases_relabelled_pods(
-    core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
-) -> None:
+def test_it_adopts_matching_orphans_and_releases_relabelled_pods(to: Clients, space: str) -> None:
+    core = to.core
+    apps = to.apps
+    ns = space
     core.create_namespaced_pod(ns, {"metadata": {"name": "stray", "labels": {"app": "rs"}},
                                     "spec": {"containers": [container()]}})  # fmt: skip
     apps.create_namespaced_replica_set(ns, {
@@ -168,8 +169,11 @@ def test_it_adopts_matching_orphans_and_releases_relabelled_pods(
 
 
 def test_it_collects_garbage_in_the_background_and_orphans_on_request(
-    core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
+    to: Clients, space: str
 ) -> None:
+    core = to.core
+    apps = to.apps
+    ns = space
     apps.create_namespaced_deployment(ns, deployment("gone", replicas=2))
     apps.create_namespaced_deployment(ns, deployment("kept", replicas=2))
 
@@ -207,9 +211,9 @@ def test_it_deletes_an_owner_in_the_foreground_after_its_dependents() -> None:
         assert pods_of(core, "default", "app=slow") == []
 
 
-def test_it_holds_an_object_until_its_finalizers_are_removed(
-    core: client.CoreV1Api, ns: str
-) -> None:
+def test_it_holds_an_object_until_its_finalizers_are_removed(to: Clients, space: str) -> None:
+    core = to.core
+    ns = space
     core.create_namespaced_config_map(
         ns, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
     )
@@ -264,7 +268,9 @@ def test_it_deletes_pods_gracefully_at_its_pace() -> None:
 # -- the kubelet ---------------------------------------------------------------------------------
 
 
-def test_it_restarts_a_crashing_container_with_a_back_off(core: client.CoreV1Api, ns: str) -> None:
+def test_it_restarts_a_crashing_container_with_a_back_off(to: Clients, space: str) -> None:
+    core = to.core
+    ns = space
     crash = {
         "metadata": {"name": "crash"},
         "spec": {
@@ -285,9 +291,9 @@ def test_it_restarts_a_crashing_container_with_a_back_off(core: client.CoreV1Api
     assert "BackOff" in reasons(core, ns, "crash")
 
 
-def test_it_completes_a_pod_that_ends_under_restart_policy_never(
-    core: client.CoreV1Api, ns: str
-) -> None:
+def test_it_completes_a_pod_that_ends_under_restart_policy_never(to: Clients, space: str) -> None:
+    core = to.core
+    ns = space
     for name, script in (("ok", "echo done"), ("failing", "exit 2")):
         core.create_namespaced_pod(
             ns,
@@ -309,8 +315,10 @@ def test_it_completes_a_pod_that_ends_under_restart_policy_never(
 
 
 def test_it_waits_for_a_missing_configmap_then_starts_the_container(
-    core: client.CoreV1Api, ns: str
+    to: Clients, space: str
 ) -> None:
+    core = to.core
+    ns = space
     env = [{"name": "COLOUR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "c"}}}]
     core.create_namespaced_pod(ns, {"metadata": {"name": "needs"},
                                     "spec": {"containers": [container(env=env)]}})  # fmt: skip
@@ -334,8 +342,10 @@ def test_it_waits_for_a_missing_configmap_then_starts_the_container(
 
 
 def test_it_runs_init_containers_first_and_follows_readiness_probes(
-    core: client.CoreV1Api, ns: str
+    to: Clients, space: str
 ) -> None:
+    core = to.core
+    ns = space
     probe = {"httpGet": {"path": "/", "port": 80}}
     wrong = {"httpGet": {"path": "/", "port": 8080}}
     core.create_namespaced_pod(ns, {"metadata": {"name": "ready", "labels": {"app": "p"}}, "spec": {
@@ -370,9 +380,9 @@ def test_it_runs_init_containers_first_and_follows_readiness_probes(
     )
 
 
-def test_it_keeps_pods_off_a_cordoned_node_until_it_is_uncordoned(
-    server: KubeStandIn, core: client.CoreV1Api, ns: str
-) -> None:
+def test_it_keeps_pods_off_a_cordoned_node_until_it_is_uncordoned(to: Clients, space: str) -> None:
+    core = to.core
+    ns = space
     core.patch_node("standin-node", {"spec": {"unschedulable": True}})
     try:
         core.create_namespaced_pod(ns, {"metadata": {"name": "waits"},
@@ -409,9 +419,10 @@ def job(name: str, script: str, **spec: object) -> dict:
     }
 
 
-def test_it_runs_a_job_to_its_completions(
-    core: client.CoreV1Api, batch: client.BatchV1Api, ns: str
-) -> None:
+def test_it_runs_a_job_to_its_completions(to: Clients, space: str) -> None:
+    core = to.core
+    batch = to.batch
+    ns = space
     batch.create_namespaced_job(ns, job("twice", "echo done", completions=2, parallelism=1))
 
     done = batch.read_namespaced_job("twice", ns)
@@ -424,7 +435,9 @@ def test_it_runs_a_job_to_its_completions(
     assert len(pods_of(core, ns, "batch.kubernetes.io/job-name=twice")) == 2
 
 
-def test_it_fails_a_job_past_its_back_off_limit(batch: client.BatchV1Api, ns: str) -> None:
+def test_it_fails_a_job_past_its_back_off_limit(to: Clients, space: str) -> None:
+    batch = to.batch
+    ns = space
     batch.create_namespaced_job(ns, job("fails", "exit 1", backoffLimit=1))
 
     wait_for(lambda: (batch.read_namespaced_job("fails", ns).status.conditions or []) != [],
@@ -438,8 +451,11 @@ def test_it_fails_a_job_past_its_back_off_limit(batch: client.BatchV1Api, ns: st
 
 
 def test_it_creates_a_job_when_a_cronjob_is_due(
-    server: KubeStandIn, batch: client.BatchV1Api, ns: str
+    to: Clients, at_once: KubeStandIn, space: str
 ) -> None:
+    batch = to.batch
+    ns = space
+    server = at_once
     template = job("x", "date")["spec"]
     batch.create_namespaced_cron_job(ns, {"metadata": {"name": "tick"}, "spec": {
         "schedule": "*/1 * * * *", "jobTemplate": {"spec": template}}})  # fmt: skip
@@ -463,9 +479,10 @@ def test_it_creates_a_job_when_a_cronjob_is_due(
 # -- StatefulSets, DaemonSets, autoscalers ---------------------------------------------------
 
 
-def test_it_names_statefulset_pods_in_order_with_their_own_claims(
-    core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
-) -> None:
+def test_it_names_statefulset_pods_in_order_with_their_own_claims(to: Clients, space: str) -> None:
+    core = to.core
+    apps = to.apps
+    ns = space
     core.create_namespaced_service(
         ns,
         {
@@ -496,7 +513,9 @@ def test_it_names_statefulset_pods_in_order_with_their_own_claims(
     assert apps.read_namespaced_stateful_set("db", ns).status.ready_replicas == 3
 
 
-def test_it_puts_one_daemonset_pod_on_the_node(apps: client.AppsV1Api, ns: str) -> None:
+def test_it_puts_one_daemonset_pod_on_the_node(to: Clients, space: str) -> None:
+    apps = to.apps
+    ns = space
     apps.create_namespaced_daemon_set(ns, {"metadata": {"name": "agent"}, "spec": {
         "selector": {"matchLabels": {"app": "agent"}},
         "template": {"metadata": {"labels": {"app": "agent"}},
@@ -508,8 +527,11 @@ def test_it_puts_one_daemonset_pod_on_the_node(apps: client.AppsV1Api, ns: str) 
 
 
 def test_it_keeps_an_autoscalers_target_within_its_bounds_without_metrics(
-    api: client.ApiClient, apps: client.AppsV1Api, ns: str
+    to: Clients, space: str
 ) -> None:
+    api = to.api
+    apps = to.apps
+    ns = space
     apps.create_namespaced_deployment(ns, deployment("web", replicas=1))
     client.AutoscalingV2Api(api).create_namespaced_horizontal_pod_autoscaler(
         ns,
@@ -535,8 +557,11 @@ def test_it_keeps_an_autoscalers_target_within_its_bounds_without_metrics(
 
 
 def test_it_refuses_a_replicasets_pods_beyond_the_quota_as_failed_create(
-    core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
+    to: Clients, space: str
 ) -> None:
+    core = to.core
+    apps = to.apps
+    ns = space
     core.create_namespaced_resource_quota(ns, {"metadata": {"name": "lab"},
                                                "spec": {"hard": {"pods": "2"}}})  # fmt: skip
     apps.create_namespaced_deployment(ns, deployment("web", replicas=3))
@@ -555,9 +580,10 @@ def test_it_refuses_a_replicasets_pods_beyond_the_quota_as_failed_create(
     assert condition(rs, "ReplicaFailure").reason == "FailedCreate"
 
 
-def test_it_enforces_pod_security_from_the_namespace_labels(
-    core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
-) -> None:
+def test_it_enforces_pod_security_from_the_namespace_labels(to: Clients, space: str) -> None:
+    core = to.core
+    apps = to.apps
+    ns = space
     core.patch_namespace(ns, {"metadata": {"labels": {
         "pod-security.kubernetes.io/enforce": "restricted"}}})  # fmt: skip
     with pytest.raises(ApiException) as refused:
@@ -580,7 +606,9 @@ def test_it_enforces_pod_security_from_the_namespace_labels(
 # -- inside containers ------------------------------------------------------------------------
 
 
-def test_it_answers_exec_with_a_shell_that_knows_the_pod(core: client.CoreV1Api, ns: str) -> None:
+def test_it_answers_exec_with_a_shell_that_knows_the_pod(to: Clients, space: str) -> None:
+    core = to.core
+    ns = space
     core.create_namespaced_config_map(ns, {"metadata": {"name": "cfg"},
                                            "data": {"colour": "blue"}})  # fmt: skip
     core.create_namespaced_pod(
@@ -611,7 +639,9 @@ def test_it_answers_exec_with_a_shell_that_knows_the_pod(core: client.CoreV1Api,
     )
 
 
-def test_it_logs_what_a_loop_prints_round_after_round(core: client.CoreV1Api, ns: str) -> None:
+def test_it_logs_what_a_loop_prints_round_after_round(to: Clients, space: str) -> None:
+    core = to.core
+    ns = space
     script = "while true; do echo tick; sleep 1; done"
     core.create_namespaced_pod(ns, {"metadata": {"name": "ticker"}, "spec": {"containers": [
         container("c", "busybox:1.37", command=["sh", "-c", script])]}})  # fmt: skip
@@ -624,8 +654,10 @@ def test_it_logs_what_a_loop_prints_round_after_round(core: client.CoreV1Api, ns
     assert later == "tick\ntick\n"
 
 
-def test_it_serves_events_as_events_k8s_io_too(api: client.ApiClient, core: client.CoreV1Api,
-                                               ns: str) -> None:  # fmt: skip
+def test_it_serves_events_as_events_k8s_io_too(to: Clients, space: str) -> None:
+    api = to.api
+    core = to.core
+    ns = space
     core.create_namespaced_pod(ns, {"metadata": {"name": "web"},
                                     "spec": {"containers": [container()]}})  # fmt: skip
 
