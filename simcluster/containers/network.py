@@ -86,6 +86,8 @@ def _serve(backend: Backend, world: World, path: str, method: str, client: str) 
         source = "10.244.0.1" if client == "kube-probe" else world.pod_ip or "127.0.0.1"
         stamp = now.strftime("%d/%b/%Y:%H:%M:%S +0000")
         size = len(response.body.encode())
+        if not world.log_requests:
+            return response
         world.node.log_access(
             backend.pod["metadata"].get("uid", ""),
             backend.container.get("name", ""),

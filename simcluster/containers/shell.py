@@ -332,6 +332,15 @@ class Shell:
             self.errexit = errexit
 
     def _while(self, loop: ast.While) -> int:
+        if self.live:
+            return self._rounds(loop)
+        logging, self.world.log_requests = self.world.log_requests, False
+        try:
+            return self._rounds(loop)
+        finally:
+            self.world.log_requests = logging
+
+    def _rounds(self, loop: ast.While) -> int:
         status = 0
         rounds = 0
         while True:

@@ -265,6 +265,9 @@ class World:
     container: dict
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     tty: bool = False
+    # Whether a server writes this container's requests to its access log: not while a model
+    # runs through a loop's rounds at once, which would log them all at its start.
+    log_requests: bool = True
 
     def __post_init__(self) -> None:
         self.image = image_of(self.container)
