@@ -666,3 +666,53 @@ def test_it_serves_events_as_events_k8s_io_too(to: Clients, space: str) -> None:
     assert scheduled.regarding.name == "web"
     assert scheduled.note == f"Successfully assigned {ns}/web to standin-node"
     assert scheduled.reporting_controller == "default-scheduler"
+
+
+def test_it_recreates_and_reports_a_rollout_past_its_progress_deadline(
+    to: Clients, space: str
+) -> None:
+    spec = deployment("web", replicas=2)
+    spec["spec"].update(strategy={"type": "Recreate"}, progressDeadlineSeconds=1)
+    to.apps.create_namespaced_deployment(space, spec)
+    broken = {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:0.0.0-does-not-exist"}]}}}}  # fmt: skip
+
+    to.apps.patch_namespaced_deployment("web", space, broken)
+
+    pods = pods_of(to.core, space, "app=web")
+    assert len(pods) == 2
+    assert {p.status.phase for p in pods} == {"Pending"}  # the old ones went first
+    wait_for(
+        lambda: (
+            condition(to.apps.read_namespaced_deployment("web", space), "Progressing").reason
+            == "ProgressDeadlineExceeded"
+        ),
+        "the deadline to pass",
+    )
+    stalled = condition(to.apps.read_namespaced_deployment("web", space), "Progressing")
+    assert stalled.status == "False"
+    assert stalled.message.endswith("has timed out progressing.")
+
+
+def test_it_restarts_a_container_whose_liveness_probe_fails(to: Clients, space: str) -> None:
+    probe = {"httpGet": {"path": "/healthz", "port": 80}, "periodSeconds": 1,
+             "failureThreshold": 2}  # fmt: skip
+    to.core.create_namespaced_pod(
+        space,
+        {"metadata": {"name": "sick"}, "spec": {"containers": [container(livenessProbe=probe)]}},
+    )
+
+    wait_for(
+        lambda: (
+            to.core.read_namespaced_pod("sick", space).status.container_statuses[0].restart_count
+            >= 1
+        ),
+        "a restart",
+    )
+    events = to.core.list_namespaced_event(space, field_selector="involvedObject.name=sick").items
+    messages = {(e.reason, e.message) for e in events}
+    assert (
+        "Unhealthy",
+        "Liveness probe failed: HTTP probe failed with statuscode: 404",
+    ) in messages
+    assert ("Killing", "Container web failed liveness probe, will be restarted") in messages
