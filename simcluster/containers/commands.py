@@ -1,11 +1,11 @@
 """The programs the simulated shell knows, with the words and exit codes of the real ones
 (busybox's in busybox and Alpine images, GNU's and bash's in the Debian-based ones).
 
-Builtins (``cd``, ``echo``, ``export``, ``exit``, ``read``, ``sleep``, ``test``, ``trap``,
-``wait``, ...), files and text (``cat``, ``ls``, ``grep``, ``head``, ``tail``, ``wc``, ``tee``,
-``mkdir``, ``touch``, ``rm``), the system (``env``, ``hostname``, ``date``, ``id``, ``uname``),
-the network (``wget``, ``curl``, ``nslookup``: `simcluster.containers.network`), shells
-(``sh -c``, ``bash``) and a few programs of the catalogue's images (``nginx -v``,
+This module holds the register of programs and runs them; the programs themselves are the
+builtins and shells (`simcluster.containers.builtins`), files and text
+(`simcluster.containers.files`), the network (``wget``, ``curl``, ``nslookup``:
+`simcluster.containers.network`), and here the system (``env``, ``hostname``, ``date``,
+``id``, ``uname``) and a few programs of the catalogue's images (``nginx -v``,
 ``redis-cli ping``, perl's ``print bpi(N)``). A program the image does not have is
 "not found", as its shell says it; any other program prints that the simulated cluster does
 not run it, with exit status 127.
@@ -19,25 +19,37 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from simcluster.containers import network
-from simcluster.containers.shell import Forever, Input, Shell, ShellExit
+from simcluster.containers.shell import Forever, Input, Shell
 from simcluster.containers.world import World, nginx_version
 
-__all__ = ["NOT_RUN", "missing", "run_program"]
+__all__ = [
+    "BUILTINS",
+    "NOT_RUN",
+    "PROGRAMS",
+    "has",
+    "missing",
+    "not_found",
+    "program",
+    "run_program",
+]
 
 NOT_RUN = (
     "simulated cluster: {program} does not run here (no containers run in the simulated cluster)"
 )
 Program = Callable[[Shell, list[str], Input], int]
-_PROGRAMS: dict[str, Program] = {}
+PROGRAMS: dict[str, Program] = {}
 _DEBIAN_LACKS = {"wget", "nslookup", "ps"}
 _BUSYBOX_LACKS = {"curl", "bash", "redis-cli", "nginx", "perl"}
 _DISTROLESS = ("pause", "http-echo", "whoami")
+BUILTINS = {"cd", "pwd", "export", "unset", "set", "exit", "true", "false", ":", "echo",
+             "printf", "test", "[", "trap", "wait", "read", "sleep", "exec", "eval", "type",
+             "command", "kill", ".", "source", "shift", "return", "umask", "ulimit"}  # fmt: skip
 
 
 def program(*names: str) -> Callable[[Program], Program]:
     def register(function: Program) -> Program:
         for name in names:
-            _PROGRAMS[name] = function
+            PROGRAMS[name] = function
         return function
 
     return register
@@ -45,10 +57,11 @@ def program(*names: str) -> Callable[[Program], Program]:
 
 def missing(world: World, name: str) -> bool:
     """Whether ``name`` is a program the simulated shell knows that the image lacks."""
-    return name in _PROGRAMS and name not in _BUILTINS and not _has_program(world, name)
+    return name in PROGRAMS and name not in BUILTINS and not _has_program(world, name)
 
 
-def _has(shell: Shell, name: str) -> bool:
+def has(shell: Shell, name: str) -> bool:
+    """Whether the shell's image has the program ``name``."""
     return _has_program(shell.world, name)
 
 
@@ -73,7 +86,8 @@ def _has_program(world: World, name: str) -> bool:
     return name not in _DEBIAN_LACKS
 
 
-def _not_found(shell: Shell, name: str) -> int:
+def not_found(shell: Shell, name: str) -> int:
+    """The shell's complaint about a program its image lacks; 127."""
     if shell.name == "bash":
         shell.err(f"bash: {name}: command not found\n")
     elif shell.world.flavour == "busybox":
@@ -89,585 +103,18 @@ def run_program(shell: Shell, argv: list[str], stdin: Input) -> int:
     base = posixpath.basename(name)
     if base == "busybox" and len(argv) > 1 and shell.world.flavour == "busybox":
         return run_program(shell, argv[1:], stdin)
-    function = _PROGRAMS.get(base)
+    function = PROGRAMS.get(base)
     if function is None and shell.unknown_runs_forever and not shell.live:
         raise Forever
     if function is None:
-        if "/" in name and not _has(shell, base):
+        if "/" in name and not has(shell, base):
             shell.err(f"{shell.name}: {name}: not found\n")
             return 127
         shell.err(NOT_RUN.format(program=base) + "\n")
         return 127
-    if base not in _BUILTINS and not _has(shell, base):
-        return _not_found(shell, base)
+    if base not in BUILTINS and not has(shell, base):
+        return not_found(shell, base)
     return function(shell, argv, stdin)
-
-
-# -- builtins -------------------------------------------------------------------------------
-
-_BUILTINS = {"cd", "pwd", "export", "unset", "set", "exit", "true", "false", ":", "echo",
-             "printf", "test", "[", "trap", "wait", "read", "sleep", "exec", "eval", "type",
-             "command", "kill", ".", "source", "shift", "return", "umask", "ulimit"}  # fmt: skip
-
-
-@program("true", ":", "umask", "ulimit")
-def _true(shell: Shell, argv: list[str], stdin: Input) -> int:
-    return 0
-
-
-@program("false")
-def _false(shell: Shell, argv: list[str], stdin: Input) -> int:
-    return 1
-
-
-@program("exit", "return")
-def _exit(shell: Shell, argv: list[str], stdin: Input) -> int:
-    code = shell.status
-    if len(argv) > 1:
-        if not argv[1].lstrip("-").isdigit():
-            shell.err(f"{shell.name}: exit: Illegal number: {argv[1]}\n")
-            code = 2
-        else:
-            code = int(argv[1]) % 256
-    raise ShellExit(code)
-
-
-@program("echo")
-def _echo(shell: Shell, argv: list[str], stdin: Input) -> int:
-    args, newline, escapes = argv[1:], True, False
-    while args and re.fullmatch(r"-[neE]+", args[0]):
-        newline = newline and "n" not in args[0]
-        escapes = "e" in args[0] or escapes
-        args = args[1:]
-    text = " ".join(args)
-    if escapes:
-        text = text.replace("\\n", "\n").replace("\\t", "\t")
-    shell.out(text + ("\n" if newline else ""))
-    return 0
-
-
-@program("printf")
-def _printf(shell: Shell, argv: list[str], stdin: Input) -> int:
-    if len(argv) < 2:
-        shell.err("printf: usage: printf format [arguments]\n")
-        return 2
-    form, values = argv[1], argv[2:]
-    form = form.replace("\\n", "\n").replace("\\t", "\t")
-    fields = re.findall(r"%[-0-9.]*[sdif]|%%", form)
-    count = len([f for f in fields if f != "%%"]) or 1
-    rounds = max(1, -(-len(values) // count)) if values else 1
-    out = []
-    for index in range(rounds):
-        chunk = values[index * count : (index + 1) * count]
-        iterator = iter(chunk)
-
-        def fill(match: re.Match[str], it=iterator) -> str:
-            spec = match.group(0)
-            if spec == "%%":
-                return "%"
-            value = next(it, "")
-            if spec[-1] in "di":
-                value = str(int(value) if value.lstrip("-").isdigit() else 0)
-            return ("%" + spec[1:-1] + "s") % value
-
-        out.append(re.sub(r"%[-0-9.]*[sdif]|%%", fill, form))
-    shell.out("".join(out))
-    return 0
-
-
-@program("cd")
-def _cd(shell: Shell, argv: list[str], stdin: Input) -> int:
-    target = shell.path(argv[1] if len(argv) > 1 else shell.env.get("HOME", "/"))
-    if not shell.world.fs.is_dir(target):
-        shell.err(f"{shell.name}: cd: can't cd to {argv[1] if len(argv) > 1 else target}: "
-                  "No such file or directory\n")  # fmt: skip
-        return 2 if shell.world.flavour == "busybox" else 1
-    shell.cwd = target
-    shell.env["PWD"] = target
-    return 0
-
-
-@program("pwd")
-def _pwd(shell: Shell, argv: list[str], stdin: Input) -> int:
-    shell.out(shell.cwd + "\n")
-    return 0
-
-
-@program("export")
-def _export(shell: Shell, argv: list[str], stdin: Input) -> int:
-    if len(argv) == 1 or argv[1:] == ["-p"]:
-        for key in sorted(shell.exported):
-            if key in shell.env:
-                shell.out(f"export {key}='{shell.env[key]}'\n")
-        return 0
-    for arg in argv[1:]:
-        name, has_value, value = arg.partition("=")
-        if has_value:
-            shell.env[name] = value
-        shell.exported.add(name)
-    return 0
-
-
-@program("unset")
-def _unset(shell: Shell, argv: list[str], stdin: Input) -> int:
-    for name in argv[1:]:
-        shell.env.pop(name, None)
-        shell.exported.discard(name)
-    return 0
-
-
-@program("set")
-def _set(shell: Shell, argv: list[str], stdin: Input) -> int:
-    if len(argv) == 1:
-        for key in sorted(shell.env):
-            shell.out(f"{key}='{shell.env[key]}'\n")
-    for arg in argv[1:]:
-        if arg.startswith("-") and "e" in arg:
-            shell.errexit = True
-        elif arg.startswith("+") and "e" in arg:
-            shell.errexit = False
-    return 0
-
-
-@program("shift")
-def _shift(shell: Shell, argv: list[str], stdin: Input) -> int:
-    if len(shell.args) > 1:
-        del shell.args[1]
-    return 0
-
-
-@program("sleep")
-def _sleep(shell: Shell, argv: list[str], stdin: Input) -> int:
-    if len(argv) < 2:
-        shell.err("sleep: missing operand\n" if shell.world.flavour != "busybox"
-                  else "BusyBox v1.37.0 (2024-09-26 21:31:42 UTC) multi-call binary.\n\n"
-                  "Usage: sleep [N]...\n")  # fmt: skip
-        return 1
-    total = 0.0
-    for arg in argv[1:]:
-        if arg in ("infinity", "inf"):
-            total = float("inf")
-            break
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", arg)
-        if not match:
-            shell.err(f"sleep: invalid number '{arg}'\n")
-            return 1
-        total += (
-            float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-        )
-    shell.sleep(total)
-    return 0
-
-
-@program("trap")
-def _trap(shell: Shell, argv: list[str], stdin: Input) -> int:
-    if len(argv) >= 3:
-        for signal in argv[2:]:
-            shell.traps[signal.upper().removeprefix("SIG")] = argv[1]
-    return 0
-
-
-@program("wait")
-def _wait(shell: Shell, argv: list[str], stdin: Input) -> int:
-    if shell.live:
-        for thread in shell.background:
-            while thread.is_alive():
-                thread.join(0.2)
-                shell.check()
-        return 0
-    if shell.forever_in_background:
-        raise Forever
-    return 0
-
-
-@program("read")
-def _read(shell: Shell, argv: list[str], stdin: Input) -> int:
-    names = [arg for arg in argv[1:] if not arg.startswith("-")] or ["REPLY"]
-    line = stdin.readline()
-    if not line:
-        return 1
-    words = line.rstrip("\n").split(None, len(names) - 1)
-    for index, name in enumerate(names):
-        shell.env[name] = words[index] if index < len(words) else ""
-    return 0
-
-
-@program("kill")
-def _kill(shell: Shell, argv: list[str], stdin: Input) -> int:
-    return 0
-
-
-@program("exec")
-def _exec(shell: Shell, argv: list[str], stdin: Input) -> int:
-    if len(argv) == 1:
-        return 0
-    raise ShellExit(run_program(shell, argv[1:], stdin))
-
-
-@program("eval")
-def _eval(shell: Shell, argv: list[str], stdin: Input) -> int:
-    return shell.run_script(" ".join(argv[1:]))
-
-
-@program(".", "source")
-def _source(shell: Shell, argv: list[str], stdin: Input) -> int:
-    text = shell.world.fs.read(shell.path(argv[1])) if len(argv) > 1 else None
-    if text is None:
-        shell.err(f"{shell.name}: .: can't open '{argv[1] if len(argv) > 1 else ''}'\n")
-        return 2
-    return shell.run_script(text)
-
-
-@program("type", "command")
-def _type(shell: Shell, argv: list[str], stdin: Input) -> int:
-    names = [arg for arg in argv[1:] if not arg.startswith("-")]
-    if argv[0] == "command" and "-v" not in argv:
-        return run_program(shell, names, stdin) if names else 0
-    status = 0
-    for name in names:
-        if name in _BUILTINS:
-            shell.out(f"{name} is a shell builtin\n" if argv[0] == "type" else f"{name}\n")
-        elif name in _PROGRAMS and _has(shell, name):
-            shell.out(f"{name} is /bin/{name}\n" if argv[0] == "type" else f"/bin/{name}\n")
-        else:
-            status = 1
-            if argv[0] == "type":
-                shell.out(f"{name}: not found\n")
-    return status
-
-
-@program("test", "[")
-def _test(shell: Shell, argv: list[str], stdin: Input) -> int:
-    args = argv[1:]
-    if argv[0] == "[":
-        if not args or args[-1] != "]":
-            shell.err("[: missing ]\n")
-            return 2
-        args = args[:-1]
-    return 0 if _evaluate(shell, args) else 1
-
-
-def _evaluate(shell: Shell, args: list[str]) -> bool:
-    if not args:
-        return False
-    if args[0] == "!":
-        return not _evaluate(shell, args[1:])
-    if "-a" in args:
-        index = args.index("-a")
-        return _evaluate(shell, args[:index]) and _evaluate(shell, args[index + 1 :])
-    if "-o" in args:
-        index = args.index("-o")
-        return _evaluate(shell, args[:index]) or _evaluate(shell, args[index + 1 :])
-    if len(args) == 1:
-        return args[0] != ""
-    if len(args) == 2:
-        op, value = args
-        fs = shell.world.fs
-        path = shell.path(value)
-        return {
-            "-z": value == "",
-            "-n": value != "",
-            "-e": fs.read(path) is not None or fs.is_dir(path),
-            "-f": fs.read(path) is not None,
-            "-d": fs.is_dir(path),
-            "-s": bool(fs.read(path)),
-            "-r": fs.read(path) is not None or fs.is_dir(path),
-            "-x": False,
-        }.get(op, False)
-    left, op, right = args[0], args[1], args[2]
-    if op in ("=", "=="):
-        return left == right
-    if op == "!=":
-        return left != right
-    try:
-        a, b = int(left), int(right)
-    except ValueError:
-        return False
-    return {"-eq": a == b, "-ne": a != b, "-lt": a < b, "-le": a <= b, "-gt": a > b,
-            "-ge": a >= b}.get(op, False)  # fmt: skip
-
-
-# -- shells ---------------------------------------------------------------------------------
-
-
-@program("sh", "bash", "ash", "dash")
-def _shell(shell: Shell, argv: list[str], stdin: Input) -> int:
-    name = posixpath.basename(argv[0])
-    if name == "bash" and not _has(shell, "bash"):
-        return _not_found(shell, "bash")
-    args = argv[1:]
-    while args and args[0] in ("-e", "-x", "-l", "-i", "-ex", "-xe", "-eu", "-eux"):
-        args = args[1:]
-    child = Shell(shell.world, shell.write, shell.live, stdin, shell.cancel, name,
-                  timer=shell.timer)  # fmt: skip
-    child.env, child.cwd = dict(shell.env), shell.cwd
-    child._writers = [dict(shell._writers[-1])]
-    if "-e" in argv[1:3] or "-ex" in argv[1:3]:
-        child.errexit = True
-    try:
-        if args and args[0] == "-c":
-            if len(args) < 2:
-                shell.err(f"{name}: -c requires an argument\n")
-                return 2
-            child.args = [args[2] if len(args) > 2 else name, *args[3:]]
-            return child.run_script(args[1])
-        if args:
-            text = shell.world.fs.read(shell.path(args[0]))
-            if text is None:
-                shell.err(f"{name}: can't open '{args[0]}': No such file or directory\n")
-                return 2
-            child.args = args
-            return child.run_script(text)
-        return _read_commands(child, stdin)
-    finally:
-        shell.forever_in_background |= child.forever_in_background
-        shell.traps.update(child.traps)
-
-
-def _read_commands(shell: Shell, stdin: Input) -> int:
-    """A shell without ``-c`` reads commands from its input until the end of it."""
-    status = 0
-    buffered = ""
-    while True:
-        line = stdin.readline()
-        if not line:
-            return status
-        buffered += line
-        try:
-            status = shell.run_script(buffered, catch_exit=False)
-        except ShellExit as done:
-            return done.code
-        buffered = ""
-
-
-# -- files and text -------------------------------------------------------------------------
-
-
-def _files(shell: Shell, argv: list[str]) -> list[str]:
-    return [arg for arg in argv[1:] if not arg.startswith("-") or arg == "-"]
-
-
-def _missing(shell: Shell, command: str, name: str) -> None:
-    if shell.world.flavour == "busybox":
-        if command == "cat":
-            shell.err(f"cat: can't open '{name}': No such file or directory\n")
-        else:
-            shell.err(f"{command}: {name}: No such file or directory\n")
-    elif command == "ls":
-        shell.err(f"ls: cannot access '{name}': No such file or directory\n")
-    else:
-        shell.err(f"{command}: {name}: No such file or directory\n")
-
-
-def _inputs(shell: Shell, argv: list[str], stdin: Input, command: str) -> tuple[str, int]:
-    names = _files(shell, argv)
-    if not names or names == ["-"]:
-        return stdin.read(), 0
-    texts, status = [], 0
-    for name in names:
-        path = shell.path(name)
-        text = shell.world.fs.read(path)
-        if text is None:
-            if shell.world.fs.is_dir(path):
-                shell.err(f"{command}: read error: Is a directory\n" if shell.world.flavour ==
-                          "busybox" else f"{command}: {name}: Is a directory\n")  # fmt: skip
-            else:
-                _missing(shell, command, name)
-            status = 1
-            continue
-        texts.append(text)
-    return "".join(texts), status
-
-
-@program("cat")
-def _cat(shell: Shell, argv: list[str], stdin: Input) -> int:
-    text, status = _inputs(shell, argv, stdin, "cat")
-    shell.out(text)
-    return status
-
-
-@program("ls")
-def _ls(shell: Shell, argv: list[str], stdin: Input) -> int:
-    flags = "".join(arg[1:] for arg in argv[1:] if arg.startswith("-"))
-    names = _files(shell, argv) or ["."]
-    status = 0
-    fs = shell.world.fs
-    for index, name in enumerate(names):
-        path = shell.path(name)
-        entries = fs.entries(path)
-        if entries is None:
-            if fs.read(path) is None:
-                _missing(shell, "ls", name)
-                status = 1 if shell.world.flavour == "busybox" else 2
-            else:
-                shell.out(name + "\n")
-            continue
-        if "a" in flags:
-            entries = [".", "..", *entries]
-        if len(names) > 1:
-            shell.out(("\n" if index else "") + f"{name}:\n")
-        if "l" in flags:
-            shell.out(f"total {len(entries)}\n")
-            for entry in entries:
-                full = posixpath.join(path, entry)
-                if fs.is_dir(full):
-                    shell.out(f"drwxr-xr-x    2 root     root          4096 Jan  1 00:00 {entry}\n")
-                else:
-                    size = len((fs.read(full) or "").encode())
-                    shell.out(
-                        f"-rw-r--r--    1 root     root      {size:>8} Jan  1 00:00 {entry}\n"
-                    )
-        elif shell.world.tty and "1" not in flags:
-            if entries:
-                shell.out("  ".join(entries) + "\n")
-        else:
-            shell.out("".join(entry + "\n" for entry in entries))
-    return status
-
-
-@program("grep")
-def _grep(shell: Shell, argv: list[str], stdin: Input) -> int:
-    args = argv[1:]
-    flags = ""
-    while args and args[0].startswith("-") and len(args[0]) > 1:
-        flags += args.pop(0)[1:]
-    if not args:
-        shell.err("Usage: grep [-HhnlLoqvsrRiwFE] PATTERN [FILE]...\n")
-        return 2
-    pattern, files = args[0], args[1:]
-    text, status = _inputs(shell, ["grep", *files], stdin, "grep")
-    try:
-        regex = re.compile(pattern if "F" not in flags else re.escape(pattern),
-                           re.IGNORECASE if "i" in flags else 0)  # fmt: skip
-    except re.error:
-        regex = re.compile(re.escape(pattern))
-    lines = [line for line in text.splitlines() if bool(regex.search(line)) != ("v" in flags)]
-    if "c" in flags:
-        shell.out(f"{len(lines)}\n")
-    elif "q" not in flags:
-        shell.out("".join(line + "\n" for line in lines))
-    return status if status else (0 if lines else 1)
-
-
-def _count(argv: list[str], default: int = 10) -> tuple[int, list[str]]:
-    count, rest = default, []
-    args = iter(argv[1:])
-    for arg in args:
-        if arg == "-n":
-            count = int(next(args, str(default)).lstrip("+") or default)
-        elif re.fullmatch(r"-n?\d+", arg):
-            count = int(arg.lstrip("-n"))
-        elif arg in ("-f", "-F"):
-            continue
-        else:
-            rest.append(arg)
-    return count, rest
-
-
-@program("head")
-def _head(shell: Shell, argv: list[str], stdin: Input) -> int:
-    count, rest = _count(argv)
-    text, status = _inputs(shell, ["head", *rest], stdin, "head")
-    shell.out("".join(line + "\n" for line in text.splitlines()[:count]))
-    return status
-
-
-@program("tail")
-def _tail(shell: Shell, argv: list[str], stdin: Input) -> int:
-    count, rest = _count(argv)
-    text, status = _inputs(shell, ["tail", *rest], stdin, "tail")
-    lines = text.splitlines()
-    shell.out("".join(line + "\n" for line in (lines[-count:] if count else [])))
-    if "-f" in argv or "-F" in argv:
-        shell.sleep(float("inf"))
-    return status
-
-
-@program("wc")
-def _wc(shell: Shell, argv: list[str], stdin: Input) -> int:
-    flags = "".join(arg[1:] for arg in argv[1:] if arg.startswith("-"))
-    text, status = _inputs(shell, argv, stdin, "wc")
-    counts = {"l": text.count("\n"), "w": len(text.split()), "c": len(text.encode())}
-    chosen = [key for key in "lwc" if key in flags] or ["l", "w", "c"]
-    width = 7 if len(chosen) > 1 else 0
-    shown = " ".join(f"{counts[key]:>{width}}" for key in chosen)
-    names = _files(shell, argv)
-    shell.out(shown + (f" {names[0]}" if names else "") + "\n")
-    return status
-
-
-@program("sort")
-def _sort(shell: Shell, argv: list[str], stdin: Input) -> int:
-    text, status = _inputs(shell, argv, stdin, "sort")
-    lines = sorted(text.splitlines(), reverse="-r" in argv)
-    if "-u" in argv:
-        lines = sorted(set(lines), reverse="-r" in argv)
-    shell.out("".join(line + "\n" for line in lines))
-    return status
-
-
-@program("seq")
-def _seq(shell: Shell, argv: list[str], stdin: Input) -> int:
-    numbers = [int(arg) for arg in argv[1:] if arg.lstrip("-").isdigit()]
-    first, step, last = 1, 1, 0
-    if len(numbers) == 1:
-        last = numbers[0]
-    elif len(numbers) == 2:
-        first, last = numbers
-    elif len(numbers) >= 3:
-        first, step, last = numbers[:3]
-    shell.out("".join(f"{n}\n" for n in range(first, last + (1 if step > 0 else -1), step)))
-    return 0
-
-
-@program("tee")
-def _tee(shell: Shell, argv: list[str], stdin: Input) -> int:
-    text = stdin.read()
-    status = 0
-    for name in _files(shell, argv):
-        problem = shell.world.fs.write(shell.path(name), text, append="-a" in argv)
-        if problem:
-            shell.err(f"tee: {name}: {problem}\n")
-            status = 1
-    shell.out(text)
-    return status
-
-
-@program("mkdir")
-def _mkdir(shell: Shell, argv: list[str], stdin: Input) -> int:
-    for name in _files(shell, argv):
-        path = shell.path(name)
-        problem = shell.world.fs.write(path + "/.keep", "")
-        if problem:
-            shell.err(f"mkdir: can't create directory '{name}': {problem}\n")
-            return 1
-    return 0
-
-
-@program("touch")
-def _touch(shell: Shell, argv: list[str], stdin: Input) -> int:
-    for name in _files(shell, argv):
-        problem = shell.world.fs.write(shell.path(name), "", append=True)
-        if problem:
-            shell.err(f"touch: {name}: {problem}\n")
-            return 1
-    return 0
-
-
-@program("rm")
-def _rm(shell: Shell, argv: list[str], stdin: Input) -> int:
-    status = 0
-    for name in _files(shell, argv):
-        path = shell.path(name)
-        fs = shell.world.fs
-        if path in fs.layer:
-            del fs.layer[path]
-            continue
-        problem = fs.write(path, "")
-        if (problem or fs.read(path) is None) and "-f" not in argv:
-            shell.err(f"rm: can't remove '{name}': {problem or 'No such file or directory'}\n")
-            status = 1
-    return status
 
 
 # -- the system -----------------------------------------------------------------------------
@@ -856,4 +303,7 @@ def _kubectl(shell: Shell, argv: list[str], stdin: Input) -> int:
 
 
 for _name in ("wget", "curl", "nslookup"):
-    _PROGRAMS[_name] = getattr(network, _name)
+    PROGRAMS[_name] = getattr(network, _name)
+
+# The builtins and the file and text programs register themselves when imported.
+from simcluster.containers import builtins, files  # noqa: E402, F401
