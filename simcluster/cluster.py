@@ -62,6 +62,7 @@ class KubeStandIn:
     every step immediate but still ordered (with events). None is a cluster without a kubelet:
     pods stay Pending until a test sets their status (the controllers still run).
     ``history``: how many events watches can catch up on; older versions get 410 Expired.
+    ``auto_ready_after`` is the former name of ``pace`` (the same seconds).
 
     Requests are authenticated (`simcluster.auth`), authorised by RBAC (`simcluster.rbac`)
     and admitted (`simcluster.admission`) as on a real server: ``admin_token`` (random, in
@@ -76,7 +77,16 @@ class KubeStandIn:
     not this record); ``requests`` lists (method, path, status) of every request served.
     """
 
-    def __init__(self, *, pace: float | None = None, history: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        pace: float | None = None,
+        history: int = 1000,
+        auto_ready_after: float | None = None,
+    ) -> None:
+        if auto_ready_after is not None:
+            # The former name of ``pace``: the seconds from a pod's creation to Ready.
+            pace = auto_ready_after if pace is None else pace
         self.store = Store(history=history)
         self.faults = Faults()
         self.controllers = Controllers(self.store, pace)
@@ -110,6 +120,15 @@ class KubeStandIn:
     @pace.setter
     def pace(self, seconds: float | None) -> None:
         self.controllers.pace = seconds
+
+    @property
+    def auto_ready_after(self) -> float | None:
+        """The former name of `pace`, kept for callers written before it."""
+        return self.pace
+
+    @auto_ready_after.setter
+    def auto_ready_after(self, seconds: float | None) -> None:
+        self.pace = seconds
 
     @property
     def namespace_deletion_delay(self) -> float:

@@ -716,3 +716,11 @@ def test_it_restarts_a_container_whose_liveness_probe_fails(to: Clients, space: 
         "Liveness probe failed: HTTP probe failed with statuscode: 404",
     ) in messages
     assert ("Killing", "Container web failed liveness probe, will be restarted") in messages
+
+
+def test_it_still_takes_the_former_name_of_its_pace() -> None:
+    cluster = KubeStandIn(auto_ready_after=0.5)
+
+    assert cluster.pace == 0.5
+    cluster.auto_ready_after = None
+    assert cluster.pace is None
