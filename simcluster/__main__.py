@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument(
         "--pace",
+        "--auto-ready",  # its former name
+        dest="pace",
         type=float,
         default=1.0,
         metavar="SECONDS",

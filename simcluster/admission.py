@@ -15,8 +15,11 @@ object was validated and defaulted, as validating admission comes last on a real
    recorded (there is no audit log). An expression that does not compile or fails follows the
    policy's ``failurePolicy`` (Fail unless it says Ignore).
 
+Before the policies come the built-in plugins (`simcluster.plugins`: LimitRanger mutates a new
+pod, LimitRanger and PodSecurity validate it), after them ResourceQuota, as on a real server.
 What controllers write (a namespace's default ServiceAccount, a pod's status) goes to the
-store directly and passes no admission; neither do writes to ``scale`` subresources.
+store directly and passes none of this, except the pods and claims that workload controllers
+create, which pass the built-in plugins; writes to ``scale`` subresources pass no admission.
 """
 
 from __future__ import annotations
