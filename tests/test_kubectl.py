@@ -739,3 +739,19 @@ def test_it_follows_the_log_of_a_loop(simulated) -> None:
 
     assert lines == ["tick\n", "tick\n"]
     assert 0.5 < waited < 5  # the second round comes a second after the first
+
+
+def test_it_streams_pod_changes_to_kubectls_protobuf_watch_as_they_happen(tmp_path: Path) -> None:
+    # At a pace above 0 kubectl run watches the pod start, in protobuf.
+    with KubeStandIn(pace=0.2).start() as server:
+        config = tmp_path / "kubeconfig"
+        config.write_text(yaml.safe_dump(server.kubeconfig()))
+        done = subprocess.run(
+            [str(KUBECTL), f"--kubeconfig={config}", "run", "client", "--rm", "-i",
+             "--restart=Never", "--image=busybox:1.37", "--", "echo", "hello"],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "hello" in done.stdout
+    assert "unable to decode" not in done.stderr
