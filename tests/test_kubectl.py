@@ -511,7 +511,8 @@ def test_it_lists_the_ready_pods_as_a_services_endpoints_and_answers_from_a_clie
 
     ips = kubectl(simulated, "get", "pods", "-l", "app=web", "-n", ns, "-o",
                   "jsonpath={.items[*].status.podIP}").stdout.split()  # fmt: skip
-    endpoints = table(kubectl(simulated, "get", "endpoints", "web", "-n", ns).stdout)[1]
+    listed = kubectl(simulated, "get", "endpoints", "web", "-n", ns)
+    endpoints = table(listed.stdout)[1]
     slices = table(kubectl(simulated, "get", "endpointslices", "-n", ns, "-l",
                            "kubernetes.io/service-name=web").stdout)  # fmt: skip
     answer = kubectl(
@@ -534,6 +535,10 @@ def test_it_lists_the_ready_pods_as_a_services_endpoints_and_answers_from_a_clie
                       check=False)  # fmt: skip
 
     assert endpoints[1] == ",".join(f"{ip}:80" for ip in sorted(ips, key=ip_key))
+    assert (
+        "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
+        in listed.stderr
+    )
     assert slices[0] == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
     assert slices[1][1:3] == ["IPv4", "80"]
     assert "<title>Welcome to nginx!</title>" in answer.stdout
