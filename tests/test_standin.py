@@ -32,8 +32,8 @@ MERGE = "application/merge-patch+json"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[KubeStandIn]:
-    """One stand-in for the module, with no auto-ready: pods stay pending until a test sets
-    their status (unlike conftest's ``standin``)."""
+    """One stand-in for the module, without a kubelet (pace None): pods stay pending until a
+    test sets their status (unlike conftest's ``standin``)."""
     with KubeStandIn().start() as k:
         yield k
 
