@@ -58,7 +58,7 @@ def main() -> None:
     from tests.factories import make_cohort
 
     _, report = sync_course(ROOT / "tests" / "fixtures" / "course")
-    with KubeStandIn(auto_ready_after=0).start() as standin:
+    with KubeStandIn(pace=0).start() as standin:
         cluster = Cluster(name="bench")
         cluster.set_kubeconfig(yaml.safe_dump(standin.kubeconfig()))
         cluster.save()

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import logging
+import os
 import random
 import socket
 import ssl
@@ -179,7 +180,11 @@ class Kube:
         with self._discovery:
             if key not in self._resources:
                 dynamic = self._dynamic or self._call(
-                    lambda: DynamicClient(self.api_client), "API discovery"
+                    # The client would keep discovery in a file named after the server's
+                    # address and trust it across processes; a cluster upgraded since (or
+                    # another server on that address) would be misread. Discover afresh.
+                    lambda: DynamicClient(self.api_client, cache_file=os.devnull),
+                    "API discovery",
                 )
                 self._dynamic = dynamic
                 try:

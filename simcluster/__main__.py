@@ -21,8 +21,9 @@ _BANNER = """\
 ==============================================================================
   SIMULATED CLUSTER - this is NOT a real Kubernetes cluster
   Lotse's Kubernetes API stand-in is listening on {url}
-  Objects live in memory and vanish when it stops. No containers run: pods
-  {pods}; exec answers from a stand-in shell.
+  Objects live in memory and vanish when it stops. No containers run: its
+  controllers and kubelet act by documented rules ({pods}), logs
+  and exec answer from a simulated shell (simcluster/README.md).
   Requests are authenticated, authorised by RBAC and admitted as on a real
   cluster. The admin kubeconfig (kubernetes-admin, group system:masters):
       {path}
@@ -54,11 +55,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8001, help="port to listen on (8001)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument(
-        "--auto-ready",
+        "--pace",
+        "--auto-ready",  # its former name
+        dest="pace",
         type=float,
-        default=None,
+        default=1.0,
         metavar="SECONDS",
-        help="report new pods Running and Ready after SECONDS (default: they stay Pending)",
+        help="seconds from a pod's creation to Running and Ready, which every step of the node "
+        "scales with (1; 0: at once)",
+    )
+    parser.add_argument(
+        "--no-kubelet",
+        action="store_true",
+        help="run no kubelet: pods stay Pending until something sets their status",
     )
     parser.add_argument("--kubeconfig", type=Path, default=None, help="where to write it")
     parser.add_argument("--namespace", default=None, help="the kubeconfig's default namespace")
@@ -67,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     # SIGTERM stops the cluster as Ctrl-C does: cleanly, with exit status 0.
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    standin = KubeStandIn(auto_ready_after=args.auto_ready)
+    standin = KubeStandIn(pace=None if args.no_kubelet else args.pace)
     standin.log_requests = False
     standin.start(port=args.port, host=args.host)
     _wait_until_ready(standin.url, standin.ca.pem)
@@ -77,10 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     partial.write_text(yaml.safe_dump(standin.kubeconfig(args.namespace), sort_keys=False))
     os.chmod(partial, 0o600)
     partial.replace(path)
-    if args.auto_ready is None:
-        pods = "stay Pending until something sets their status"
+    if args.no_kubelet:
+        pods = "no kubelet: pods stay Pending"
     else:
-        pods = f"turn Running and Ready {args.auto_ready:g} s after they are created"
+        pods = f"pods are Ready {args.pace:g} s after they are created"
     print(_BANNER.format(url=standin.url, path=path, pods=pods), flush=True)
 
     try:

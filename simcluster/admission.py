@@ -15,8 +15,11 @@ object was validated and defaulted, as validating admission comes last on a real
    recorded (there is no audit log). An expression that does not compile or fails follows the
    policy's ``failurePolicy`` (Fail unless it says Ignore).
 
+Before the policies come the built-in plugins (`simcluster.plugins`: LimitRanger mutates a new
+pod, LimitRanger and PodSecurity validate it), after them ResourceQuota, as on a real server.
 What controllers write (a namespace's default ServiceAccount, a pod's status) goes to the
-store directly and passes no admission; neither do writes to ``scale`` subresources.
+store directly and passes none of this, except the pods and claims that workload controllers
+create, which pass the built-in plugins; writes to ``scale`` subresources pass no admission.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from simcluster.cel import (
 from simcluster.errors import ApiError
 from simcluster.escalation import prevent_escalation
 from simcluster.messages import warn
+from simcluster.plugins import BuiltIns
 from simcluster.rbac_validation import check_rbac_object
 from simcluster.resources import Resource, by_kind, known
 from simcluster.selectors import label_selector_matches
@@ -391,7 +395,8 @@ def check_policy_object(resource: Resource, obj: dict) -> None:
 
 
 class Gate:
-    """The admission of one HTTP request; the store calls it before it commits a write."""
+    """The admission of one HTTP request; the store calls ``mutate`` before it validates a new
+    object and the gate itself just before it commits a write."""
 
     def __init__(self, cluster: KubeStandIn, request: web.Request, subresource: str | None) -> None:
         self.cluster = cluster
@@ -399,6 +404,11 @@ class Gate:
         self.user = request[USER]
         self.subresource = subresource or ""
         self.dry_run = "All" in request.query.getall("dryRun", [])
+        self.builtins = BuiltIns(cluster.store)
+
+    def mutate(self, operation: str, resource: Resource, obj: dict) -> None:
+        if not self.subresource:
+            self.builtins.mutate(operation, resource, obj)
 
     def __call__(
         self, operation: str, resource: Resource, obj: dict | None, old: dict | None
@@ -412,9 +422,15 @@ class Gate:
             # As the RBAC registry: whether the user may grant it, then whether it is valid.
             prevent_escalation(self.cluster.authorizer, self.user, resource, namespace, obj, old)
             check_rbac_object(resource, obj, old)
+        if not self.subresource:
+            self.builtins.validate_early(
+                operation, resource, obj, old, lambda text: warn(self.request, text)
+            )
         request = Request(
             operation, resource, self.subresource, namespace, meta.get("name", ""),
             obj, old, self.user, self.dry_run,
         )  # fmt: skip
         for text in self.cluster.policies.admit(request):
             warn(self.request, text)
+        if not self.subresource:
+            self.builtins.validate_late(operation, resource, obj, old)

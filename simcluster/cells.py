@@ -308,6 +308,23 @@ def endpoints(ep: dict) -> str:
     return f"{text} + {count - most} more..." if count > most else text
 
 
+def slice_ports(endpoint_slice: dict) -> str:
+    """An EndpointSlice's ports as kubectl shows them: "80,443", "<unset>" without any."""
+    ports = endpoint_slice.get("ports") or []
+    if not ports:
+        return "<unset>"
+    return ",".join(str(p["port"]) if p.get("port") is not None else "<unset>" for p in ports)
+
+
+def slice_endpoints(endpoint_slice: dict) -> str:
+    """Its addresses, the first three and how many more: "10.244.0.5,10.244.0.6 + 2 more..."."""
+    addresses = [a for e in endpoint_slice.get("endpoints") or [] for a in e.get("addresses") or []]
+    if not addresses:
+        return "<unset>"
+    shown = ",".join(addresses[:3])
+    return f"{shown} + {len(addresses) - 3} more..." if len(addresses) > 3 else shown
+
+
 def node_status(node: dict) -> str:
     ready = any(
         c.get("type") == "Ready" and c.get("status") == "True"
@@ -431,11 +448,11 @@ def pvc_status(pvc: dict) -> str:
 
 
 def event_times(event: dict) -> tuple[str, str, int]:
-    first = event.get("firstTimestamp")
+    first = event.get("firstTimestamp") or event.get("deprecatedFirstTimestamp")
     first_seen = since(first) if first else since(event.get("eventTime"))
-    last = event.get("lastTimestamp")
+    last = event.get("lastTimestamp") or event.get("deprecatedLastTimestamp")
     last_seen = since(last) if last else first_seen
-    count = event.get("count") or 0
+    count = event.get("count") or event.get("deprecatedCount") or 0
     series = event.get("series")
     if series:
         last_seen, count = since(series.get("lastObservedTime")), series.get("count", 0)
@@ -444,15 +461,20 @@ def event_times(event: dict) -> tuple[str, str, int]:
     return last_seen, first_seen, count
 
 
+def event_message(event: dict) -> str:
+    return (event.get("message") or event.get("note") or "").strip()
+
+
 def event_object(event: dict) -> str:
-    involved = event.get("involvedObject") or {}
+    involved = event.get("involvedObject") or event.get("regarding") or {}
     kind = (involved.get("kind") or "").lower()
     return f"{kind}/{involved['name']}" if involved.get("name") else kind
 
 
 def event_source(event: dict) -> str:
-    source = event.get("source") or {}
-    component = source.get("component") or event.get("reportingComponent", "")
+    source = event.get("source") or event.get("deprecatedSource") or {}
+    component = (source.get("component") or event.get("reportingComponent")
+                 or event.get("reportingController", ""))  # fmt: skip
     host = source.get("host") or event.get("reportingInstance", "")
     return f"{component}, {host}" if host else component
 

@@ -3,7 +3,9 @@
 It serves the real Kubernetes HTTP API (JSON) on 127.0.0.1 from an aiohttp loop in a daemon
 thread, so the official `kubernetes` client, its `DynamicClient`, `Watch` and `stream` (exec)
 talk to it unchanged. Tests read and write its objects directly, inject faults, and read the
-log of served requests. Nothing runs in it: pods are records, exec answers from a handler.
+log of served requests. Nothing runs in it: its controllers and its node's kubelet act by rules
+(`simcluster.controllers`), and what a container does is worked out from its image and command
+(`simcluster.containers`).
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import kubernetes
 from aiohttp import web
 
+from simcluster import deletion
 from simcluster.admission import Policies
 from simcluster.auth import Authenticator
+from simcluster.containers.sessions import Sessions
 from simcluster.controllers import Controllers
 from simcluster.errors import ApiError
-from simcluster.exec import ExecSession, echo_shell
+from simcluster.exec import ExecSession
 from simcluster.faults import Fault, Faults
 from simcluster.patch import merge_patch
 from simcluster.policy import Aggregation, seed_policy
@@ -40,6 +43,7 @@ __all__ = ["KubeStandIn"]
 log = logging.getLogger(__name__)
 
 ExecHandler = Callable[[dict, list[str], ExecSession], Awaitable[int]]
+AttachHandler = Callable[[dict, str, ExecSession], Awaitable[int]]
 
 
 def _resource(api_version: str, kind: str) -> Resource:
@@ -52,9 +56,13 @@ def _resource(api_version: str, kind: str) -> Resource:
 class KubeStandIn:
     """A Kubernetes API stand-in; ``with KubeStandIn().start() as k: ...``.
 
-    ``auto_ready_after``: seconds after which a new pod is Running and Ready (0 at once), as a
-    kubelet would report it; None leaves pods Pending until a test sets their status.
+    ``pace``: how fast the node works: a pod of a catalogue image is Running and Ready
+    ``pace`` seconds after it is created, and every other step of the node (pulls, starts,
+    stops, finite commands, back-offs) takes its documented time multiplied by ``pace``; 0 makes
+    every step immediate but still ordered (with events). None is a cluster without a kubelet:
+    pods stay Pending until a test sets their status (the controllers still run).
     ``history``: how many events watches can catch up on; older versions get 410 Expired.
+    ``auto_ready_after`` is the former name of ``pace`` (the same seconds).
 
     Requests are authenticated (`simcluster.auth`), authorised by RBAC (`simcluster.rbac`)
     and admitted (`simcluster.admission`) as on a real server: ``admin_token`` (random, in
@@ -62,22 +70,34 @@ class KubeStandIn:
     their ServiceAccount; ``add_token`` registers a static token for a user of a test's choice.
 
     Hooks a test may replace: ``exec_handler(pod, command, session) -> exit code`` (a
-    coroutine, see `simcluster.exec`), ``log_handler(pod, container) -> text`` for
-    ``pods/log``. ``tokens`` maps every token issued by a TokenRequest to (namespace, service
+    coroutine, see `simcluster.exec`; the simulated shell by default),
+    ``log_handler(pod, container) -> text`` for ``pods/log`` (None: the simulated logs).
+    ``tokens`` maps every token issued by a TokenRequest to (namespace, service
     account), for tests to look at (authentication checks the token's signature and claims,
     not this record); ``requests`` lists (method, path, status) of every request served.
     """
 
-    def __init__(self, *, auto_ready_after: float | None = None, history: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        pace: float | None = None,
+        history: int = 1000,
+        auto_ready_after: float | None = None,
+    ) -> None:
+        if auto_ready_after is not None:
+            # The former name of ``pace``: the seconds from a pod's creation to Ready.
+            pace = auto_ready_after if pace is None else pace
         self.store = Store(history=history)
         self.faults = Faults()
-        self.controllers = Controllers(self.store, self._later, auto_ready_after)
+        self.controllers = Controllers(self.store, pace)
         self.authenticator = Authenticator(self.store)
         self.authorizer = Authorizer(self.store)
         self.policies = Policies(self.store)
         self.aggregation = Aggregation(self.store)
-        self.exec_handler: ExecHandler = echo_shell
-        self.log_handler: Callable[[dict, str], str] = lambda pod, container: ""
+        self.sessions = Sessions(self.controllers.node, self.controllers.kubelet.end_session)
+        self.exec_handler: ExecHandler = self.sessions.exec
+        self.attach_handler: AttachHandler = self._attach
+        self.log_handler: Callable[[dict, str], str] | None = None
         self.tokens: dict[str, tuple[str, str]] = {}
         self.requests: list[tuple[str, str, int]] = []
         # A long-running simulated cluster turns this off so the log does not grow forever.
@@ -93,16 +113,27 @@ class KubeStandIn:
     # -- settings -------------------------------------------------------------------------
 
     @property
+    def pace(self) -> float | None:
+        """See the class: the node's speed, or None for a cluster without a kubelet."""
+        return self.controllers.pace
+
+    @pace.setter
+    def pace(self, seconds: float | None) -> None:
+        self.controllers.pace = seconds
+
+    @property
     def auto_ready_after(self) -> float | None:
-        return self.controllers.auto_ready_after
+        """The former name of `pace`, kept for callers written before it."""
+        return self.pace
 
     @auto_ready_after.setter
     def auto_ready_after(self, seconds: float | None) -> None:
-        self.controllers.auto_ready_after = seconds
+        self.pace = seconds
 
     @property
     def namespace_deletion_delay(self) -> float:
-        """Seconds a deleted namespace stays Terminating before its contents go (default 0)."""
+        """Seconds (wall-clock) a deleted namespace stays Terminating before its contents go
+        (default 0)."""
         return self.controllers.namespace_deletion_delay
 
     @namespace_deletion_delay.setter
@@ -138,10 +169,12 @@ class KubeStandIn:
         loop.run_until_complete(runner.setup())
         loop.run_until_complete(web.SockSite(runner, sock, ssl_context=context).start())
         self._loop = loop
+        self.controllers.clock.attach(loop)
         ready.set()
         try:
             loop.run_forever()
         finally:
+            self.controllers.clock.detach()
             self._loop = None
             loop.run_until_complete(runner.cleanup())
             # Open watches and exec sessions outlive the runner's grace period: end them here
@@ -166,21 +199,25 @@ class KubeStandIn:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _later(self, delay: float, function: Callable[..., None], *args: Any) -> None:
-        """Run ``function`` on the server's loop after ``delay`` seconds (at once when no
-        loop runs, so that objects put before `start` still settle)."""
+    async def _attach(self, pod: dict, container: str, session: ExecSession) -> int:
+        """Join the container's own process (see `simcluster.containers.sessions`)."""
+        kubelet = self.controllers.kubelet
+        running = kubelet.running(pod, container)
+        if running is None:
+            raise ApiError.bad_request(
+                f'unable to upgrade connection: container not found ("{container}")'
+            )
+        outcome, _ = running
 
-        def guarded() -> None:
+        def lines() -> list:
+            current = self.store.get(_resource("v1", "Pod"), pod["metadata"]["namespace"],
+                                     pod["metadata"]["name"]) or pod  # fmt: skip
             try:
-                function(*args)
-            except Exception:
-                log.exception("Kubernetes API stand-in: a controller failed")
+                return kubelet.log_lines(current, container, False)
+            except ApiError:
+                return []
 
-        loop = self._loop
-        if loop is None:
-            guarded()
-        else:
-            loop.call_soon_threadsafe(loop.call_later, delay, guarded)
+        return await self.sessions.attach(pod, container, session, outcome, lines)
 
     # -- clients --------------------------------------------------------------------------
 
@@ -266,14 +303,10 @@ class KubeStandIn:
         return copy.deepcopy(self.store.mutate(resource, namespace, name, merge))
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
-        """Delete as the server would; a namespace goes Terminating, then away."""
+        """Delete as the server would: a namespace goes Terminating, then away; a pod
+        gracefully; dependents follow in the background."""
         resource = _resource(api_version, kind)
-        if resource.key == ("", "namespaces"):
-            if self.store.get(resource, None, name) is None:
-                raise ApiError.not_found(resource, name)
-            self.controllers.delete_namespace(name)
-        else:
-            self.store.delete(resource, namespace, name)
+        deletion.delete(self.store, self.controllers, resource, namespace, name, {})
 
     # -- faults and the request log -------------------------------------------------------
 

@@ -1,11 +1,14 @@
-"""``pods/exec`` over a websocket, in Kubernetes' channel protocol (``v5.channel.k8s.io``,
-preferred, or ``v4.channel.k8s.io``).
+"""``pods/exec`` and ``pods/attach`` over a websocket, in Kubernetes' channel protocol
+(``v5.channel.k8s.io``, preferred, or ``v4.channel.k8s.io``).
 
 Every frame starts with a channel byte: 0 stdin, 1 stdout, 2 stderr, 3 the exit Status, 4 a
 terminal resize ``{"Width": w, "Height": h}``; with v5, 255 closes a channel (``[255, 0]`` ends
 stdin). Clients send stdin as binary frames (kubectl) or text frames (the Python client); both
 are accepted. What runs "in the container" is the stand-in's ``exec_handler``: a coroutine
-``handler(pod, command, session) -> exit code``. The default is `echo_shell`.
+``handler(pod, command, session) -> exit code`` (the simulated shell,
+`simcluster.containers.sessions`; `echo_shell` is a plain alternative for tests);
+``attach_handler(pod, container, session)`` joins the container's own process. An exception
+of the handler ends the session with an InternalError Status carrying its message.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
@@ -24,7 +28,7 @@ if TYPE_CHECKING:
     from simcluster.cluster import KubeStandIn
     from simcluster.server import Target
 
-__all__ = ["PROTOCOLS", "ExecSession", "container_of", "echo_shell", "serve_exec"]
+__all__ = ["PROTOCOLS", "ExecSession", "container_of", "echo_shell", "serve_attach", "serve_exec"]
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -164,27 +168,40 @@ def _exit_status(command: list[str], code: int) -> dict:
     }
 
 
-async def serve_exec(
-    cluster: KubeStandIn, request: web.Request, target: Target
+def _running_container(pod: dict, container: str) -> None:
+    """Refuse a stream into a container that is not running, with the API server's words."""
+    phase = (pod.get("status") or {}).get("phase", "Pending")
+    if phase in ("Succeeded", "Failed"):
+        why = f"cannot exec into a container in a completed pod; current phase is {phase}"
+        raise ApiError.bad_request(why)
+    if not (pod.get("spec") or {}).get("nodeName") and phase == "Pending":
+        raise ApiError.bad_request(f"pod {pod['metadata']['name']} does not have a host assigned")
+    statuses = (pod.get("status") or {}).get("containerStatuses")
+    if phase != "Running":
+        raise ApiError.bad_request(
+            f'unable to upgrade connection: container not found ("{container}")'
+        )
+    for status in statuses or []:
+        if status.get("name") == container and "running" not in (status.get("state") or {}):
+            raise ApiError.bad_request(
+                f'unable to upgrade connection: container not found ("{container}")'
+            )
+
+
+async def _serve_stream(
+    cluster: KubeStandIn,
+    request: web.Request,
+    target: Target,
+    run: Callable[[dict, str, ExecSession], Awaitable[int]],
+    command: list[str],
 ) -> web.WebSocketResponse:
     pod = get_or_404(cluster, target)
     query = request.query
     container = container_of(pod, query.get("container"))
-    command = query.getall("command", [])
-    if not command:
-        raise ApiError.bad_request("you must specify at least 1 command")
     stdin, stdout, stderr = (flag(query.get(name)) for name in ("stdin", "stdout", "stderr"))
     if not (stdin or stdout or stderr):
         raise ApiError.bad_request("you must specify at least 1 of stdin, stdout, stderr")
-    phase = (pod.get("status") or {}).get("phase", "Pending")
-    if phase != "Running":
-        if phase in ("Succeeded", "Failed"):
-            why = f"cannot exec into a container in a completed pod; current phase is {phase}"
-        elif not (pod.get("spec") or {}).get("nodeName"):
-            why = f"pod {pod['metadata']['name']} does not have a host assigned"
-        else:
-            why = f'unable to upgrade connection: container not found ("{container}")'
-        raise ApiError.bad_request(why)
+    _running_container(pod, container)
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
     protocol = next((p for p in PROTOCOLS if p in offered), None)
     ws = web.WebSocketResponse(protocols=(protocol,) if protocol else ())
@@ -199,13 +216,17 @@ async def serve_exec(
     session = ExecSession(
         ws, protocol=protocol, container=container, stdin=stdin, tty=flag(query.get("tty"))
     )
-    program = asyncio.ensure_future(cluster.exec_handler(pod, command, session))
+    program = asyncio.ensure_future(run(pod, container, session))
     pump = asyncio.ensure_future(session.pump())
     await asyncio.wait({program, pump}, return_when=asyncio.FIRST_COMPLETED)
     if program.done():
         if program.exception() is not None:
             error = ApiError(500, f"Internal error occurred: {program.exception()}")
             status = error.body
+        elif not command:
+            # An attached process's end is no error of the session: the client reads the
+            # container's exit code from the pod.
+            status = _exit_status([], 0)
         else:
             status = _exit_status(command, int(program.result() or 0))
         with contextlib.suppress(ConnectionError):
@@ -215,3 +236,23 @@ async def serve_exec(
         program.cancel()
     await asyncio.gather(pump, program, return_exceptions=True)
     return ws
+
+
+async def serve_exec(
+    cluster: KubeStandIn, request: web.Request, target: Target
+) -> web.WebSocketResponse:
+    command = request.query.getall("command", [])
+    if not command:
+        get_or_404(cluster, target)
+        raise ApiError.bad_request("you must specify at least 1 command")
+
+    def run(pod: dict, container: str, session: ExecSession) -> Awaitable[int]:
+        return cluster.exec_handler(pod, command, session)
+
+    return await _serve_stream(cluster, request, target, run, command)
+
+
+async def serve_attach(
+    cluster: KubeStandIn, request: web.Request, target: Target
+) -> web.WebSocketResponse:
+    return await _serve_stream(cluster, request, target, cluster.attach_handler, [])

@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from simcluster import reviews, versions
+from simcluster import deletion, reviews, versions
 from simcluster.admission import Gate
 from simcluster.auth import USER
 from simcluster.errors import ApiError
 from simcluster.messages import dry_run, flag, get_or_404, read_body, respond
 from simcluster.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from simcluster.resources import Resource, known
+from simcluster.resources import Resource
 from simcluster.selectors import ObjectFilter
-from simcluster.store import timestamp
 from simcluster.watch import serve_watch
 from simcluster.wire import check_fields
 
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["apply_patch", "patch", "read_object", "remove", "serve"]
 
-NAMESPACES = known("", "v1", "namespaces")
 APPLY = "application/apply-patch+yaml"
 _PATCHES = {
     "application/merge-patch+json": merge_patch,
@@ -238,6 +236,10 @@ async def _delete_options(request: web.Request) -> dict:
         raise ApiError.bad_request("the body of a delete must be DeleteOptions")
     if "gracePeriodSeconds" in request.query:
         options["gracePeriodSeconds"] = int(request.query["gracePeriodSeconds"])
+    if "propagationPolicy" in request.query:
+        options["propagationPolicy"] = request.query["propagationPolicy"]
+    if "orphanDependents" in request.query:
+        options["orphanDependents"] = flag(request.query["orphanDependents"])
     if dry_run(request):
         options["dryRun"] = ["All"]
     return options
@@ -251,26 +253,10 @@ def remove(
     options: dict,
     admit: Gate | None = None,
 ) -> dict:
-    store, dry = cluster.store, "All" in (options.get("dryRun") or [])
-    if resource is NAMESPACES and not dry:
-        with store.lock:
-            current = store.deletable(resource, "", name, options.get("preconditions"))
-            if admit is not None:
-                admit("DELETE", resource, None, current)
-            return cluster.controllers.delete_namespace(name)
-    stamp = None
-    if resource.key == ("", "pods"):
-        # Pods are deleted gracefully: the answer and the DELETED event carry the grace period.
-        current = store.get(resource, namespace, name) or {}
-        grace = options.get("gracePeriodSeconds")
-        if grace is None:
-            grace = (current.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-        stamp = {"deletionTimestamp": timestamp(), "deletionGracePeriodSeconds": grace}
-    preconditions = options.get("preconditions")
-    return store.delete(
-        resource, namespace, name, dry_run=dry, preconditions=preconditions, stamp=stamp,
-        admit=admit,
-    )  # fmt: skip
+    """Delete as the API server does (`simcluster.deletion`)."""
+    return deletion.delete(
+        cluster.store, cluster.controllers, resource, namespace, name, options, admit
+    )
 
 
 def _success(resource: Resource, obj: dict) -> dict:
@@ -296,6 +282,9 @@ async def _delete(cluster: KubeStandIn, request: web.Request, target: Target) ->
     options = await _delete_options(request)
     admit = Gate(cluster, request, None)
     deleted = remove(cluster, target.resource, target.namespace, target.name, options, admit)
+    still = cluster.store.get(target.resource, target.namespace, target.name)
+    if still is not None and still["metadata"].get("uid") == deleted["metadata"].get("uid"):
+        return respond(still)  # held by finalizers or a grace period: the object, as it is
     return respond(
         deleted if target.resource.returns_deleted else _success(target.resource, deleted)
     )

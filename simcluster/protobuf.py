@@ -409,16 +409,26 @@ class Messages:
         return ENVELOPE + unknown.SerializeToString()
 
     def encode_watch_event(self, event_type: str, obj: dict) -> bytes | None:
-        """One watch frame: a 4-byte big-endian length, then a WatchEvent whose object is
-        itself enveloped; None when the object's kind has no message here."""
+        """One watch frame: a 4-byte big-endian length, then the WatchEvent itself, bare (the
+        stream's serializer is apimachinery's raw one), whose object is enveloped; None when
+        the object's kind has no message here."""
         inner = self.encode(obj)
         if inner is None:
             return None
         event = self._new(self.pool.FindMessageTypeByName(f"{_META}.WatchEvent"))
         event.type = event_type
         event.object.raw = inner
-        body = self._envelope("meta.k8s.io/v1", "WatchEvent", event)
+        body = event.SerializeToString()
         return struct.pack(">I", len(body)) + body
+
+    def decode_watch_event(self, frame: bytes) -> dict:
+        """A watch frame's WatchEvent (without its length prefix) as Kubernetes JSON."""
+        event = self._new(self.pool.FindMessageTypeByName(f"{_META}.WatchEvent"))
+        try:
+            event.ParseFromString(frame)
+        except DecodeError as error:
+            raise DecodeFailure(f"WatchEvent does not parse: {error}") from None
+        return self.to_json(event)
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,9 @@ class Resource:
     (namespaces), ``label1035`` (services) or ``path`` (RBAC, where ``system:foo`` is valid).
     ``stored`` is false for review kinds, which are answered but never kept.
     ``returns_deleted`` marks the kinds whose DELETE answers the object rather than a Status.
-    ``stored_version`` names the version objects are kept in when it is not this one (the
-    resource is then another view of the same objects, see `simcluster.versions`).
+    ``stored_version`` names the version objects are kept in when it is not this one, and
+    ``stored_group`` the group when that is another one (the resource is then another view of
+    the same objects, see `simcluster.versions`).
     """
 
     group: str
@@ -67,6 +68,7 @@ class Resource:
     stored: bool = True
     returns_deleted: bool = False
     stored_version: str = ""
+    stored_group: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -76,7 +78,13 @@ class Resource:
     def stored_api_version(self) -> str:
         """The apiVersion of the objects as the store keeps them."""
         version = self.stored_version or self.version
-        return f"{self.group}/{version}" if self.group else version
+        group = self.group if self.stored_group is None else self.stored_group
+        return f"{group}/{version}" if group else version
+
+    @property
+    def is_view(self) -> bool:
+        """Another version (or group) of objects stored under another resource."""
+        return bool(self.stored_version) or self.stored_group is not None
 
     @property
     def singular(self) -> str:
@@ -84,7 +92,7 @@ class Resource:
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.group, self.plural)
+        return (self.group if self.stored_group is None else self.stored_group, self.plural)
 
     @property
     def list_kind(self) -> str:
@@ -119,6 +127,8 @@ RESOURCES: tuple[Resource, ...] = (
     _core("resourcequotas", "ResourceQuota", short_names=("quota",), status=True),
     _core("limitranges", "LimitRange", short_names=("limits",)),
     _core("events", "Event", short_names=("ev",)),
+    Resource("events.k8s.io", "v1", "events", "Event", short_names=("ev",), stored_version="v1",
+             stored_group=""),
     Resource("apps", "v1", "deployments", "Deployment", short_names=("deploy",), status=True,
              scale=True, categories=_ALL),
     Resource("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",), status=True,
@@ -190,7 +200,7 @@ def namespaced_resources() -> list[Resource]:
     return [
         resource
         for resource in RESOURCES
-        if resource.namespaced and resource.stored and not resource.stored_version
+        if resource.namespaced and resource.stored and not resource.is_view
     ]
 
 
@@ -263,9 +273,11 @@ def _subresources(resource: Resource) -> list[dict]:
             sub("scale", "Scale", ["get", "patch", "update"], group="autoscaling", version="v1")
         )
     if resource.key == ("", "pods"):
+        found.append(sub("attach", "PodAttachOptions", ["create", "get"]))
         found.append(sub("eviction", "Eviction", ["create"], group="policy", version="v1"))
         found.append(sub("exec", "PodExecOptions", ["create", "get"]))
         found.append(sub("log", "Pod", ["get"]))
+        found.append(sub("portforward", "PodPortForwardOptions", ["create", "get"]))
     if resource.key == ("", "serviceaccounts"):
         found.append(
             sub("token", "TokenRequest", ["create"], group="authentication.k8s.io", version="v1")

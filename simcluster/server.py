@@ -150,6 +150,11 @@ async def dispatch(cluster: KubeStandIn, request: web.Request) -> web.StreamResp
         group, version, rest = parts[1], parts[2], parts[3:]
     target = _parse_target(group, version, rest)
     request[wire.RESOURCE] = target.resource
+    if target.resource.key == ("", "endpoints"):
+        # kube-apiserver 1.33 and later say so on every request for Endpoints.
+        wire.warn(
+            request, "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
+        )
     if target.subresource is not None:
         return await subresources.serve(cluster, request, target)
     return await handlers.serve(cluster, request, target)

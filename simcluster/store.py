@@ -19,7 +19,13 @@ from datetime import UTC, datetime
 from simcluster.errors import ApiError
 from simcluster.resources import Resource, known
 from simcluster.services import allocate
-from simcluster.validation import apply_defaults, check_pod_update, generate_name, validate
+from simcluster.validation import (
+    apply_defaults,
+    check_pod_update,
+    generate_name,
+    qos_class,
+    validate,
+)
 
 __all__ = ["Admit", "Event", "Store", "timestamp"]
 
@@ -27,7 +33,10 @@ NAMESPACES = known("", "v1", "namespaces")
 SERVICES = known("", "v1", "services")
 SERVICE_ACCOUNTS = known("", "v1", "serviceaccounts")
 # Metadata that only the server sets; an update keeps the stored values.
-_SERVER_FIELDS = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "namespace")
+_SERVER_FIELDS = (
+    "uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds",
+    "namespace",
+)  # fmt: skip
 
 
 def timestamp(when: datetime | None = None) -> str:
@@ -52,7 +61,8 @@ class Event:
 
 Listener = Callable[[Event], None]
 # Admission of a write through the API: (operation, resource, new object or None for a delete,
-# stored object or None for a create); raises ApiError to refuse. See simcluster.admission.
+# stored object or None for a create); raises ApiError to refuse. It may also have a
+# ``mutate(operation, resource, obj)`` that changes a new object first. See simcluster.admission.
 Admit = Callable[[str, Resource, "dict | None", "dict | None"], None]
 
 
@@ -61,6 +71,18 @@ def _shape(resource: Resource, obj: dict) -> dict:
     rest = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata")}
     head = {"kind": resource.kind, "apiVersion": resource.stored_api_version}
     return {**head, "metadata": obj["metadata"], **rest}
+
+
+def _released(resource: Resource, obj: dict) -> bool:
+    """A deleted object that nothing holds any more: no finalizers, no grace period left (a
+    namespace has its own controller)."""
+    meta = obj["metadata"]
+    return (
+        bool(meta.get("deletionTimestamp"))
+        and not meta.get("finalizers")
+        and not meta.get("deletionGracePeriodSeconds")
+        and resource is not NAMESPACES
+    )
 
 
 def _content(obj: dict) -> dict:
@@ -141,6 +163,14 @@ class Store:
             if not resource.status and status is not None:
                 obj["status"] = status
             apply_defaults(resource, obj, created=True)
+            mutate = getattr(admit, "mutate", None)
+            if mutate is not None:
+                # Mutating admission (LimitRange defaults, the default StorageClass) comes
+                # after the defaults and before validation, as on a real server.
+                mutate("CREATE", resource, obj)
+                if resource.key == ("", "pods"):
+                    containers = (obj.get("spec") or {}).get("containers") or []
+                    obj["status"]["qosClass"] = qos_class(containers)
             if resource is SERVICES:
                 allocate(resource, obj, self.list(resource)[0], None)
             if keep_status and status is not None:
@@ -232,7 +262,11 @@ class Store:
                 admit("UPDATE", resource, new, current)
             if _same(new, current):
                 return current
-            return new if dry_run else self._commit("MODIFIED", resource, new, current)
+            if dry_run:
+                return new
+            if _released(resource, new):
+                return self._commit("DELETED", resource, new, current)
+            return self._commit("MODIFIED", resource, new, current)
 
     def mutate(
         self, resource: Resource, namespace: str | None, name: str, change: Callable[[dict], None]
@@ -244,7 +278,11 @@ class Store:
                 raise ApiError.not_found(resource, name)
             new = copy.deepcopy(current)
             change(new)
-            return current if new == current else self._commit("MODIFIED", resource, new, current)
+            if new == current:
+                return current
+            if _released(resource, new):
+                return self._commit("DELETED", resource, new, current)
+            return self._commit("MODIFIED", resource, new, current)
 
     def delete(
         self,

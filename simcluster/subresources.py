@@ -1,19 +1,22 @@
-"""Subresources: ``status``, ``scale``, ``pods/log``, ``pods/exec``, ``pods/eviction``,
-``serviceaccounts/token``."""
+"""Subresources: ``status``, ``scale``, ``pods/log`` (also followed), ``pods/exec``,
+``pods/attach``, ``pods/portforward`` (refused: nothing listens in a simulated container),
+``pods/eviction``, ``serviceaccounts/token``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from simcluster.admission import Gate
 from simcluster.auth import AUDIENCE
+from simcluster.containers import logs
 from simcluster.errors import ApiError
-from simcluster.exec import container_of, serve_exec
+from simcluster.exec import container_of, serve_attach, serve_exec
 from simcluster.handlers import apply_patch, patch, read_object, remove
-from simcluster.messages import dry_run, get_or_404, read_body, respond
+from simcluster.messages import LOGGED, dry_run, flag, get_or_404, read_body, respond
 from simcluster.resources import known
 from simcluster.store import timestamp
 
@@ -46,13 +49,19 @@ async def serve(cluster: KubeStandIn, request: web.Request, target: Target) -> w
             return await _scale(cluster, request, target)
     elif resource.key == ("", "pods") and sub == "log":
         if method == "GET":
-            return _log(cluster, request, target)
+            return await _log(cluster, request, target)
     elif resource.key == ("", "pods") and sub == "eviction":
         if method == "POST":
             return await _evict(cluster, request, target)
     elif resource.key == ("", "pods") and sub == "exec":
         if method in ("GET", "POST"):
             return await serve_exec(cluster, request, target)
+    elif resource.key == ("", "pods") and sub == "attach":
+        if method in ("GET", "POST"):
+            return await serve_attach(cluster, request, target)
+    elif resource.key == ("", "pods") and sub == "portforward":
+        if method in ("GET", "POST"):
+            return _port_forward(cluster, target)
     elif resource.key == ("", "serviceaccounts") and sub == "token":
         if method == "POST":
             return await _token(cluster, request, target)
@@ -121,15 +130,83 @@ async def _scale(cluster: KubeStandIn, request: web.Request, target: Target) -> 
     return respond(_scale_of(result))
 
 
-def _log(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:
+def _port_forward(cluster: KubeStandIn, target: Target) -> web.Response:
+    pod = get_or_404(cluster, target)
+    name = pod["metadata"]["name"]
+    ip = (pod.get("status") or {}).get("podIP") or "<pod IP>"
+    raise ApiError.bad_request(
+        f"the simulated cluster cannot forward ports: no container runs in it, so nothing "
+        f"listens on a port of pod {name}. Reach the pod from another pod instead, e.g. "
+        f"kubectl run client --rm -it --restart=Never --image=busybox:1.37 -- wget -qO- "
+        f"http://{ip}:80"
+    )
+
+
+def _log_options(request: web.Request) -> dict:
+    query = request.query
+    options: dict = {"timestamps": flag(query.get("timestamps"))}
+    tail = query.get("tailLines")
+    if tail is not None and tail.lstrip("-").isdigit() and int(tail) >= 0:
+        options["tail"] = int(tail)
+    if query.get("limitBytes", "").isdigit():
+        options["limit_bytes"] = int(query["limitBytes"])
+    if query.get("sinceSeconds", "").isdigit():
+        options["since"] = datetime.now(UTC) - timedelta(seconds=int(query["sinceSeconds"]))
+    elif query.get("sinceTime"):
+        try:
+            options["since"] = datetime.fromisoformat(query["sinceTime"].replace("Z", "+00:00"))
+        except ValueError:
+            raise ApiError.bad_request(f'invalid sinceTime: "{query["sinceTime"]}"') from None
+    return options
+
+
+async def _log(cluster: KubeStandIn, request: web.Request, target: Target) -> web.StreamResponse:
     pod = get_or_404(cluster, target)
     container = container_of(pod, request.query.get("container"))
-    text = cluster.log_handler(pod, container)
-    tail = request.query.get("tailLines")
-    if tail and tail.isdigit():
+    options = _log_options(request)
+    if cluster.log_handler is not None:
+        text = cluster.log_handler(pod, container)
         lines = text.splitlines(keepends=True)
-        text = "".join(lines[-int(tail) :]) if int(tail) else ""
-    return web.Response(text=text, content_type="text/plain")
+        if "tail" in options:
+            text = "".join(lines[-options["tail"] :]) if options["tail"] else ""
+        return web.Response(text=text, content_type="text/plain")
+    kubelet = cluster.controllers.kubelet
+    previous = flag(request.query.get("previous"))
+    lines = kubelet.log_lines(pod, container, previous)
+    text = logs.render(lines, **options)
+    if not flag(request.query.get("follow")) or previous:
+        return web.Response(text=text, content_type="text/plain")
+    response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    cluster.record(request.method, request.path, 200)
+    request[LOGGED] = True
+    uid = pod["metadata"]["uid"]
+    seen = len(lines)
+    try:
+        await response.write(text.encode())
+        while True:
+            await asyncio.sleep(0.2)
+            current = cluster.store.get(target.resource, target.namespace, target.name)
+            if current is None or current["metadata"]["uid"] != uid:
+                break
+            try:
+                lines = kubelet.log_lines(current, container, False)
+            except ApiError:
+                break
+            fresh = lines[seen:]
+            seen = len(lines)
+            if fresh:
+                await response.write(logs.render(fresh, timestamps=options["timestamps"]).encode())
+            running = kubelet.running(current, container)
+            if running is None or running[1]:
+                break
+            if request.transport is None or request.transport.is_closing():
+                break
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    return response
 
 
 async def _evict(cluster: KubeStandIn, request: web.Request, target: Target) -> web.Response:

@@ -197,6 +197,14 @@ def _network_and_storage() -> dict[tuple[str, str], list[Column]]:
         ("", "endpoints"): [
             NAME, Column("Endpoints", c.endpoints, "=core.v1.Endpoints.subsets"), AGE,
         ],
+        ("discovery.k8s.io", "endpointslices"): [
+            NAME,
+            Column("AddressType", _field("", "addressType"),
+                   "=discovery.v1.EndpointSlice.addressType"),
+            Column("Ports", c.slice_ports, "=discovery.v1.EndpointSlice.ports"),
+            Column("Endpoints", c.slice_endpoints, "=discovery.v1.EndpointSlice.endpoints"),
+            AGE,
+        ],
         ("networking.k8s.io", "ingresses"): [
             NAME,
             Column("Class", lambda i: c.spec_of(i).get("ingressClassName") or "<none>",
@@ -284,10 +292,11 @@ def _cluster_and_config() -> dict[tuple[str, str], list[Column]]:
             Column("Type", _field("", "type"), "=core.v1.Event.type"),
             Column("Reason", _field("", "reason"), "=core.v1.Event.reason"),
             Column("Object", c.event_object, "=core.v1.Event.involvedObject"),
-            Column("Subobject", lambda e: (e.get("involvedObject") or {}).get("fieldPath", ""),
+            Column("Subobject", lambda e: (e.get("involvedObject") or e.get("regarding")
+                                           or {}).get("fieldPath", ""),
                    "=core.v1.ObjectReference.fieldPath", 1),
             Column("Source", c.event_source, "=core.v1.Event.source", 1),
-            Column("Message", lambda e: (e.get("message") or "").strip(), "=core.v1.Event.message"),
+            Column("Message", c.event_message, "=core.v1.Event.message"),
             Column("First Seen", lambda e: c.event_times(e)[1], "=core.v1.Event.firstTimestamp", 1),
             Column("Count", lambda e: c.event_times(e)[2], "=core.v1.Event.count", 1),
             Column("Name", c.name, "=meta.v1.ObjectMeta.name", 1, format="name"),

@@ -14,8 +14,9 @@ import secrets
 
 from simcluster.errors import ApiError
 from simcluster.resources import Resource
+from simcluster.workloads import default_pod_spec, default_workload, workload_problems
 
-__all__ = ["apply_defaults", "check_pod_update", "generate_name", "validate"]
+__all__ = ["apply_defaults", "check_pod_update", "generate_name", "qos_class", "validate"]
 
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -80,6 +81,7 @@ def validate(resource: Resource, obj: dict) -> None:
         causes.append(("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {problem}'))
     if resource.key == ("", "pods"):
         causes.extend(_pod_problems(obj))
+    causes.extend(workload_problems(resource, obj))
     if causes:
         raise ApiError.invalid(resource, name, causes)
 
@@ -117,7 +119,8 @@ def check_pod_update(pods: Resource, old: dict, new: dict) -> None:
         raise ApiError.invalid(pods, old["metadata"]["name"], [cause])
 
 
-def _qos_class(containers: list[dict]) -> str:
+def qos_class(containers: list[dict]) -> str:
+    """A pod's QoS class from its containers' requests and limits."""
     resources = [c.get("resources") or {} for c in containers]
     if not any(r.get("requests") or r.get("limits") for r in resources):
         return "BestEffort"
@@ -127,11 +130,6 @@ def _qos_class(containers: list[dict]) -> str:
             if kind not in limits or requests.get(kind, limits[kind]) != limits[kind]:
                 return "Burstable"
     return "Guaranteed"
-
-
-def _image_pull_policy(image: str) -> str:
-    tag = image.rsplit("/", 1)[-1]
-    return "Always" if ":" not in tag or tag.endswith(":latest") else "IfNotPresent"
 
 
 def apply_defaults(resource: Resource, obj: dict, *, created: bool) -> None:
@@ -144,24 +142,12 @@ def apply_defaults(resource: Resource, obj: dict, *, created: bool) -> None:
             obj["status"] = {"phase": "Active"}
     elif resource.key == ("", "pods"):
         spec = obj.setdefault("spec", {})
-        for field, value in (
-            ("restartPolicy", "Always"),
-            ("dnsPolicy", "ClusterFirst"),
-            ("schedulerName", "default-scheduler"),
-            ("terminationGracePeriodSeconds", 30),
-            ("enableServiceLinks", True),
-            ("securityContext", {}),
-        ):
-            spec.setdefault(field, value)
-        spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
-        spec.setdefault("serviceAccount", spec["serviceAccountName"])
-        for container in spec.get("containers") or []:
-            container.setdefault("imagePullPolicy", _image_pull_policy(container.get("image", "")))
-            container.setdefault("terminationMessagePath", "/dev/termination-log")
-            container.setdefault("terminationMessagePolicy", "File")
+        default_pod_spec(spec, template=False)
         if created:
-            qos = _qos_class(spec.get("containers") or [])
-            obj["status"] = {"phase": "Pending", "qosClass": qos}
+            obj["status"] = {
+                "phase": "Pending",
+                "qosClass": qos_class(spec.get("containers") or []),
+            }
     elif resource.key == ("apps", "deployments"):
         spec = obj.setdefault("spec", {})
         spec.setdefault("replicas", 1)
@@ -173,6 +159,7 @@ def apply_defaults(resource: Resource, obj: dict, *, created: bool) -> None:
             rolling = strategy.setdefault("rollingUpdate", {})
             rolling.setdefault("maxSurge", "25%")
             rolling.setdefault("maxUnavailable", "25%")
+        default_workload(resource, obj, created=created)
     elif resource.key == ("", "secrets"):
         obj.setdefault("type", "Opaque")
     elif resource.key == ("autoscaling", "horizontalpodautoscalers"):
@@ -183,3 +170,5 @@ def apply_defaults(resource: Resource, obj: dict, *, created: bool) -> None:
         if not spec.get("metrics"):
             target = {"type": "Utilization", "averageUtilization": 80}
             spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
+    else:
+        default_workload(resource, obj, created=created)

@@ -1,5 +1,10 @@
 """Kinds served in more than one version: stored in one, converted for the others.
 
+Events are stored as core/v1 Events and served as events.k8s.io/v1 too: ``regarding`` is the
+``involvedObject``, ``note`` the message, ``reportingController`` the reporting component,
+``deprecatedSource``, ``deprecatedFirstTimestamp``, ``deprecatedLastTimestamp`` and
+``deprecatedCount`` the old fields, and ``series`` the count of a repeated event.
+
 HorizontalPodAutoscaler is stored as autoscaling/v2 and also served as autoscaling/v1 (which
 ``kubectl autoscale`` writes): v1's ``targetCPUUtilizationPercentage`` is a v2 Resource metric
 for cpu with an Utilization target, and v1's ``currentCPUUtilizationPercentage`` the matching
@@ -76,13 +81,65 @@ def _v2_to_v1(obj: dict) -> dict:
     return obj
 
 
+_EVENTS = "events.k8s.io/v1"
+_RENAMED = (("regarding", "involvedObject"), ("note", "message"),
+            ("reportingController", "reportingComponent"), ("deprecatedSource", "source"),
+            ("deprecatedFirstTimestamp", "firstTimestamp"),
+            ("deprecatedLastTimestamp", "lastTimestamp"), ("deprecatedCount", "count"))  # fmt: skip
+
+
+def _is_events_view(resource: Resource) -> bool:
+    return resource.kind == "Event" and resource.api_version == _EVENTS
+
+
+def _core_to_events(event: dict) -> dict:
+    event = copy.deepcopy(event)
+    converted: dict = {"kind": "Event", "apiVersion": _EVENTS, "metadata": event.pop("metadata")}
+    for new, old in _RENAMED:
+        if old in event:
+            converted[new] = event.pop(old)
+    event.pop("kind", None)
+    event.pop("apiVersion", None)
+    converted.update(event)
+    converted["eventTime"] = event.get("eventTime") or converted.get("deprecatedFirstTimestamp")
+    count = converted.get("deprecatedCount") or 0
+    if count > 1:
+        converted["series"] = {
+            "count": count,
+            "lastObservedTime": converted.get("deprecatedLastTimestamp"),
+        }
+    return converted
+
+
+def _events_to_core(event: dict) -> dict:
+    event = copy.deepcopy(event)
+    event.pop("series", None)
+    converted: dict = {"kind": "Event", "apiVersion": "v1", "metadata": event.pop("metadata", {})}
+    for new, old in _RENAMED:
+        if new in event:
+            converted[old] = event.pop(new)
+    event.pop("kind", None)
+    event.pop("apiVersion", None)
+    converted.update(event)
+    return converted
+
+
 def stored(resource: Resource, obj: dict) -> dict:
     """A request's object of ``resource``'s version in the version it is stored in."""
+    if _is_events_view(resource):
+        return _events_to_core(obj)
     return _v1_to_v2(obj) if _is_hpa_v1(resource) else obj
 
 
 def present(resource: Resource, document: dict) -> dict:
     """A stored object or list as ``resource``'s version shows it."""
+    if _is_events_view(resource):
+        if document.get("kind") == "EventList":
+            items = [_core_to_events(item) for item in document.get("items") or []]
+            return {**document, "apiVersion": _EVENTS, "items": items}
+        if document.get("kind") == "Event" and document.get("apiVersion") == "v1":
+            return _core_to_events(document)
+        return document
     if not _is_hpa_v1(resource):
         return document
     if document.get("kind") == f"{_HPA}List":

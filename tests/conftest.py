@@ -160,7 +160,7 @@ def people(
 @pytest.fixture
 def standin() -> Iterator[KubeStandIn]:
     """A fresh API stand-in for the test, whose pods are ready as soon as they exist."""
-    with KubeStandIn(auto_ready_after=0).start() as server:
+    with KubeStandIn(pace=0).start() as server:
         yield server
 
 
@@ -172,8 +172,10 @@ def cluster(standin: KubeStandIn) -> Cluster:
 
 @pytest.fixture
 def trainee_lab(people: People, cohort: Cohort, cluster: Cluster) -> Lab:
-    """The trainee's lab in ``cohort``, provisioned on ``standin`` and ready."""
+    """The trainee's lab in ``cohort``, provisioned on ``standin`` and ready. Its Pod Security
+    level is baseline, as the shipped course's is, so that nginx (root) runs in it."""
     cohort.cluster = cluster
+    cohort.pod_security = "baseline"
     cohort.save()
     lab = provisioning.ensure_lab(cohort.enrolments.get(trainee=people.trainee))
     provisioning.provision(lab.pk)

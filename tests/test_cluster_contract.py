@@ -288,9 +288,6 @@ def test_it_refuses_a_role_beyond_the_trainees_own_rights(contract_lab: Lab) -> 
     assert caught.value.status == 403
 
 
-@pytest.mark.xfail(
-    SIMULATED, strict=True, reason="the simulated cluster does not enforce ResourceQuota yet"
-)
 def test_it_holds_the_trainee_to_the_quota(contract_lab: Lab) -> None:
     core = k8s.CoreV1Api(as_trainee(contract_lab))
     hungry = {

@@ -57,7 +57,7 @@ def test_it_puts_the_demo_labs_on_a_simulated_cluster(
 ) -> None:
     settings.DEBUG = True
     settings.LAB_PROVISION_CONCURRENCY = 1
-    with KubeStandIn(auto_ready_after=0).start() as standin:
+    with KubeStandIn(pace=0).start() as standin:
         kubeconfig = tmp_path / "simulated.kubeconfig"
         kubeconfig.write_text(yaml.safe_dump(standin.kubeconfig()))
 

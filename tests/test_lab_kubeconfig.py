@@ -55,8 +55,10 @@ class Labs:
 @pytest.fixture
 def labs(people: People, cohort: Cohort, standin: KubeStandIn, tmp_path: Path) -> Labs:
     """The trainee's lab and another trainee's, provisioned on the simulated cluster, and
-    kubectl with the kubeconfig the trainee downloads."""
+    kubectl with the kubeconfig the trainee downloads. The labs enforce baseline, as the real
+    course's do (nginx runs as root; restricted refuses it, as a real cluster would)."""
     cohort.cluster = make_cluster(standin)
+    cohort.pod_security = "baseline"
     cohort.save()
     (other,) = enrol(cohort, "ben_trainee")
     provisioned = []

@@ -69,7 +69,7 @@ def start_worker(queue: str, db_url: str) -> subprocess.Popen[bytes]:
 
 def test_it_finishes_a_lab_whose_worker_was_killed(cohort: Cohort, queue: str) -> None:
     db_url = database_url()
-    with KubeStandIn(auto_ready_after=0).start() as standin:
+    with KubeStandIn(pace=0).start() as standin:
         standin.delay(0.25)  # slow enough to kill the worker between two steps
         cohort.cluster = make_cluster(standin)
         cohort.save()

@@ -170,7 +170,7 @@ def test_it_is_ready_only_when_the_toolbox_pod_is(
     lab: Lab, cluster: Cluster, settings: Settings
 ) -> None:
     settings.LAB_READY_TIMEOUT_SECONDS = 0.3
-    with KubeStandIn(auto_ready_after=None).start() as slow:
+    with KubeStandIn(pace=None).start() as slow:
         lab.cluster = make_cluster(slow, "slow")
         lab.save()
 

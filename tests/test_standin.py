@@ -23,7 +23,7 @@ from kubernetes.client import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.stream import stream
 
-from simcluster import ExecSession, KubeStandIn
+from simcluster import ExecSession, KubeStandIn, echo_shell
 from tests.factories import token_claims, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,8 +32,8 @@ MERGE = "application/merge-patch+json"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[KubeStandIn]:
-    """One stand-in for the module, with no auto-ready: pods stay pending until a test sets
-    their status (unlike conftest's ``standin``)."""
+    """One stand-in for the module, without a kubelet (pace None): pods stay pending until a
+    test sets their status (unlike conftest's ``standin``)."""
     with KubeStandIn().start() as k:
         yield k
 
@@ -597,11 +597,11 @@ def test_it_serves_pod_status_and_logs(
         assert core.read_namespaced_pod_log("p", ns) == "log of p/main\nline 2\n"
         assert core.read_namespaced_pod_log("p", ns, tail_lines=1) == "line 2\n"
     finally:
-        server.log_handler = lambda pod, container: ""
+        server.log_handler = None  # the simulated logs again
 
 
 def test_it_reports_pods_ready_after_auto_ready() -> None:
-    with KubeStandIn(auto_ready_after=0.2).start() as cluster:
+    with KubeStandIn(pace=0.2).start() as cluster:
         core = client.CoreV1Api(cluster.api_client())
         assert core.create_namespaced_pod("default", pod("p")).status.phase == "Pending"
         wait_for(
@@ -721,6 +721,16 @@ def test_it_execs_into_a_running_pod_with_the_echo_shell(
 ) -> None:
     core.create_namespaced_pod(ns, pod("box"))
     running(server, ns, "box")
+    simulated = server.exec_handler
+    server.exec_handler = echo_shell
+    try:
+        echoes(core, ns, protocol)
+    finally:
+        server.exec_handler = simulated
+
+
+def echoes(core: client.CoreV1Api, ns: str, protocol: str) -> None:
+    """The echo shell answers over the exec channel protocol, text and bytes alike."""
     headers = {"sec-websocket-protocol": protocol}
     said = stream(
         core.connect_get_namespaced_pod_exec,
@@ -768,6 +778,7 @@ def test_it_hands_exec_sessions_to_a_pluggable_handler(
 
     core.create_namespaced_pod(ns, pod("box"))
     running(server, ns, "box")
+    simulated = server.exec_handler
     server.exec_handler = handler
     try:
         session = stream(
@@ -787,9 +798,7 @@ def test_it_hands_exec_sessions_to_a_pluggable_handler(
         assert session.read_stderr() == "warning\n"
         assert session.returncode == 0
     finally:
-        from simcluster import echo_shell
-
-        server.exec_handler = echo_shell
+        server.exec_handler = simulated
 
 
 def test_it_refuses_exec_into_missing_or_pending_pods(core: client.CoreV1Api, ns: str) -> None:

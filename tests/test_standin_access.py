@@ -453,7 +453,8 @@ def test_it_authorises_an_exec_over_a_websocket_as_get(standin: KubeStandIn) -> 
                                           "verbs": ["get"]}])  # fmt: skip
     may_create = lab(standin, [*POD_READER, {"apiGroups": [""], "resources": ["pods/exec"],
                                              "verbs": ["create"]}])  # fmt: skip
-    pod = {"metadata": {"name": "box"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    pod = {"metadata": {"name": "box"}, "spec": {"containers": [
+        {"name": "c", "image": "busybox:1.37", "command": ["sleep", "3600"]}]}}  # fmt: skip
     for namespace in (may_get, may_create):
         client.CoreV1Api(admin(standin)).create_namespaced_pod(namespace, pod)
         wait_for(

@@ -18,7 +18,7 @@ from labs.models import Lab
 from labs.terminal import activity
 from labs.terminal.local import confinement
 from labs.terminal.sessions import registry
-from simcluster import KubeStandIn
+from simcluster import KubeStandIn, echo_shell
 from tests.factories import People, TerminalClient, session_cookie
 
 # Transactional: the consumer reads the database from threads of its own.
@@ -436,7 +436,6 @@ def test_it_execs_into_the_toolbox_pod_on_a_kubernetes_cluster(
 ) -> None:
     settings.LAB_TERMINAL_BACKEND = "kubernetes"
     commands: list[list[str]] = []
-    echo_shell = standin.exec_handler
 
     async def shell(pod: dict, command: list[str], session: object) -> int:
         commands.append([pod["metadata"]["namespace"], pod["metadata"]["name"], *command])
@@ -498,8 +497,10 @@ def test_it_speaks_v5_of_the_exec_protocol_and_falls_back_to_v4(
     monkeypatch: pytest.MonkeyPatch,
     offered: tuple[str, ...],
 ) -> None:
-    # The stand-in plays an API server that offers only what ``offered`` lists.
+    # The stand-in plays an API server that offers only what ``offered`` lists; its small echo
+    # shell answers, so that the bytes on the wire are known.
     monkeypatch.setattr("simcluster.exec.PROTOCOLS", offered)
+    standin.exec_handler = echo_shell
     target = Kube.for_cluster(trainee_lab.cluster).exec_target(
         trainee_lab.namespace, "toolbox", "toolbox", ["bash", "-il"]
     )

@@ -1,0 +1,1 @@
+"""What runs in a simulated container: nothing, but by rules."""
