@@ -35,9 +35,25 @@ ITEM_KEYS = {"title", "module"}
 # Pod Security Admission levels a course may need, strictest first.
 POD_SECURITY_LEVELS = ("restricted", "baseline")
 MODULE_KEYS = {"title", "summary", "exercises"}
-EXERCISE_KEYS = {"id", "title", "minutes", "intro", "cleanup", "demo", "gated", "tasks"}
-TASK_KEYS = {"id", "title", "instructions", "hint", "solution", "checks"}
+EXERCISE_KEYS = {
+    "id", "title", "minutes", "intro", "cleanup", "demo", "gated", "builds_on", "tasks",
+}  # fmt: skip
+TASK_KEYS = {
+    "id", "title", "instructions", "hint", "solution", "checks", "wrong_answers", "simulated",
+}  # fmt: skip
+WRONG_ANSWER_KEYS = {"description", "solution"}
 MINUTES_RANGE = (5, 20)
+
+
+@dataclass
+class WrongAnswerSource:
+    """A mistake trainees commonly make in a task: what they did (``description``, one
+    sentence) and how (``solution``, Markdown like a task's solution). Its checks must fail
+    on it; the content tests apply it to prove so."""
+
+    description: str
+    solution: str
+    line: int
 
 
 @dataclass
@@ -49,6 +65,9 @@ class TaskSource:
     hint: str = ""
     solution: str = ""
     checks: list[dict[str, Any]] = field(default_factory=list)
+    wrong_answers: list[WrongAnswerSource] = field(default_factory=list)
+    # Why the task's checks cannot pass on the simulated cluster; empty when they can.
+    simulated: str = ""
 
 
 @dataclass
@@ -62,6 +81,9 @@ class ExerciseSource:
     cleanup: str = ""
     demo: bool = False
     gated: bool = False
+    # The id of an earlier exercise whose end state this one starts from; empty for none.
+    builds_on: str = ""
+    builds_on_line: int = 0
     tasks: list[TaskSource] = field(default_factory=list)
 
 
@@ -348,9 +370,15 @@ def _read_task(file: _File, raw: Any, line: int, demo: bool) -> TaskSource | Non
         value = file.text(task, key, "task")
         setattr(result, key, value)
         file.markdown(value, _markdown_start(task, key))
+    result.simulated = file.text(task, "simulated", "task", required=True).strip()
+    if "wrong_answers" in task:
+        result.wrong_answers = _read_wrong_answers(file, task)
     if demo:
         if "checks" in task:
             file.error(task.line_of("checks"), "a demonstration task has no checks")
+        for key in ("wrong_answers", "simulated"):
+            if key in task:
+                file.error(task.line_of(key), f"a demonstration task has no checks, so no {key!r}")
         return result
     if "checks" not in task:
         file.error(task.line, f"task {result.id!r} has no checks (or mark the exercise demo: true)")
@@ -371,6 +399,26 @@ def _read_task(file: _File, raw: Any, line: int, demo: bool) -> TaskSource | Non
             continue
         result.checks.append(check.to_json())
     return result
+
+
+def _read_wrong_answers(file: _File, task: LineDict) -> list[WrongAnswerSource]:
+    """A task's ``wrong_answers``: a list of {description, solution}, both required."""
+    found: list[WrongAnswerSource] = []
+    items = _sequence(file, task["wrong_answers"], task.line_of("wrong_answers"), "wrong_answers")
+    if isinstance(task["wrong_answers"], LineList) and not items:
+        file.error(
+            task.line_of("wrong_answers"), "wrong_answers must not be empty (or leave it out)"
+        )
+    for raw, line in zip(items, items.item_lines, strict=True):
+        item = _mapping(file, raw, line, "a wrong answer (description and solution)")
+        if item is None:
+            continue
+        file.keys(item, WRONG_ANSWER_KEYS, WRONG_ANSWER_KEYS, "wrong answer")
+        description = file.text(item, "description", "wrong answer", required=True).strip()
+        solution = file.text(item, "solution", "wrong answer", required=True)
+        file.markdown(solution, _markdown_start(item, "solution"))
+        found.append(WrongAnswerSource(description, solution, item.line))
+    return found
 
 
 def _read_exercise(file: _File, raw: Any, line: int) -> ExerciseSource | None:
@@ -410,6 +458,9 @@ def _read_exercise(file: _File, raw: Any, line: int) -> ExerciseSource | None:
         demo=demo,
         gated=gated,
     )
+    if "builds_on" in exercise:
+        result.builds_on = file.ident(exercise, "builds_on", "builds_on: exercise")
+        result.builds_on_line = exercise.line_of("builds_on")
     file.markdown(result.intro, _markdown_start(exercise, "intro"))
     file.markdown(result.cleanup, _markdown_start(exercise, "cleanup"))
     tasks = _sequence(file, exercise.get("tasks"), exercise.line_of("tasks"), "tasks")
@@ -508,6 +559,8 @@ def read_course(folder: Path) -> CourseSource:
             log.add(entry.name, 1, f"folder {entry.name!r} is not a day of {COURSE_FILE}")
 
     exercise_ids: dict[str, str] = {}
+    earlier: dict[str, ExerciseSource] = {}  # the exercises read so far, in course order
+    unread: list[str] = []  # module files that could not be read at all
     for day in days:
         day_folder = folder / day.id
         files = sorted(day_folder.glob("*.md")) if day_folder.is_dir() else []
@@ -528,6 +581,7 @@ def read_course(folder: Path) -> CourseSource:
             module_ids[module_id] = relative
             module = read_module(log, path, relative, int(match["position"]), module_id)
             if module is None:
+                unread.append(relative)
                 continue
             day.modules.append(module)
             for exercise in module.exercises:
@@ -539,6 +593,8 @@ def read_course(folder: Path) -> CourseSource:
                         f"(also in {exercise_ids[exercise.id]})",
                     )
                 exercise_ids[exercise.id] = relative
+                _check_builds_on(log, exercise, earlier, bool(unread))
+                earlier.setdefault(exercise.id, exercise)
         _link_agenda(log, day, set(module_ids))
 
     all_modules = [m.id for d in days for m in d.modules]
@@ -553,6 +609,37 @@ def read_course(folder: Path) -> CourseSource:
         digest=digest.hexdigest(),
         pod_security=meta["pod_security"],
     )
+
+
+def _check_builds_on(
+    log: ErrorLog, exercise: ExerciseSource, earlier: dict[str, ExerciseSource], unread: bool
+) -> None:
+    """``builds_on`` names an exercise that comes earlier in the course and has checked
+    tasks: a trainee reaches this one with that one's objects in the lab. (When a module file
+    before it could not be read, a missing id may be in that file: its own error says enough.)"""
+    if not exercise.builds_on:
+        return
+    base = earlier.get(exercise.builds_on)
+    if base is None and not unread:
+        log.add(
+            exercise.path,
+            exercise.builds_on_line,
+            f"builds_on {exercise.builds_on!r}: no exercise with that id comes before "
+            f"{exercise.id!r} in the course",
+        )
+    elif base is not None and base.demo:
+        log.add(
+            exercise.path,
+            exercise.builds_on_line,
+            f"builds_on {exercise.builds_on!r}: a demonstration leaves nothing in a lab to "
+            "build on",
+        )
+    elif exercise.demo:
+        log.add(
+            exercise.path,
+            exercise.builds_on_line,
+            "a demonstration does not build on an exercise: it runs outside the lab",
+        )
 
 
 def _link_agenda(log: ErrorLog, day: DaySource, present: set[str]) -> None:
