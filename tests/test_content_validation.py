@@ -46,6 +46,9 @@ def test_it_accepts_the_fixture_course() -> None:
     (wrong,) = create.wrong_answers
     assert wrong.description == "The pod is named after its image, not my-pod."
     assert "$ kubectl run nginx --image=nginx:1.27" in wrong.solution
+    (other,) = create.other_solutions
+    assert other.description == "kubectl run, without a manifest."
+    assert "$ kubectl run my-pod --image=nginx:1.27" in other.solution
     assert (create.simulated, label.simulated) == (
         "",
         "The fixture course says so, to show the key.",
@@ -239,7 +242,9 @@ def test_it_reads_a_gated_exercise_and_refuses_a_gated_demonstration(content_dir
     assert f"{MODULE}:9: a demonstration cannot be gated" in "\n".join(errors_of(content_dir))
 
 
-def test_it_names_what_is_wrong_with_a_wrong_answer(content_dir: Path) -> None:
+def test_it_names_what_is_wrong_with_a_wrong_answer_or_another_solution(
+    content_dir: Path,
+) -> None:
     module = content_dir / MODULE
     text = module.read_text()
     no_solution = text.replace(
@@ -264,6 +269,11 @@ def test_it_names_what_is_wrong_with_a_wrong_answer(content_dir: Path) -> None:
         f"{MODULE}:38: code fence without a language (```yaml, ```console, ...)"
     ]
 
+    module.write_text("\n".join([*lines[:41], "          - kubectl run my-pod", *lines[46:]]))
+    assert errors_of(content_dir) == [
+        f"{MODULE}:42: an item of other_solutions (description and solution) must be a mapping"
+    ]
+
 
 def test_it_refuses_an_empty_simulated_reason_and_one_on_a_demonstration(
     content_dir: Path,
@@ -272,7 +282,7 @@ def test_it_refuses_an_empty_simulated_reason_and_one_on_a_demonstration(
     text = module.read_text()
     module.write_text(text.replace("simulated: The fixture course says so, to show the key.",
                                    'simulated: ""'))  # fmt: skip
-    assert errors_of(content_dir) == [f"{MODULE}:43: task 'simulated' must be a non-empty text"]
+    assert errors_of(content_dir) == [f"{MODULE}:49: task 'simulated' must be a non-empty text"]
 
     demo = text.replace("    minutes: 10\n", "    minutes: 10\n    demo: true\n", 1)
     demo = demo.replace(
@@ -285,7 +295,8 @@ def test_it_refuses_an_empty_simulated_reason_and_one_on_a_demonstration(
     module.write_text(demo)
     assert errors_of(content_dir) == [
         f"{MODULE}:32: a demonstration task has no checks, so no 'wrong_answers'",
-        f"{MODULE}:40: a demonstration task has no checks, so no 'simulated'",
+        f"{MODULE}:38: a demonstration task has no checks, so no 'other_solutions'",
+        f"{MODULE}:46: a demonstration task has no checks, so no 'simulated'",
     ]
 
 

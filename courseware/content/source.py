@@ -39,17 +39,21 @@ EXERCISE_KEYS = {
     "id", "title", "minutes", "intro", "cleanup", "demo", "gated", "builds_on", "tasks",
 }  # fmt: skip
 TASK_KEYS = {
-    "id", "title", "instructions", "hint", "solution", "checks", "wrong_answers", "simulated",
+    "id", "title", "instructions", "hint", "solution", "checks", "other_solutions",
+    "wrong_answers", "simulated",
 }  # fmt: skip
-WRONG_ANSWER_KEYS = {"description", "solution"}
+ANSWER_KEYS = {"description", "solution"}
+# The task keys that list answers, and what one of them is called in an error message.
+ANSWER_LISTS = {"other_solutions": "other solution", "wrong_answers": "wrong answer"}
 MINUTES_RANGE = (5, 20)
 
 
 @dataclass
-class WrongAnswerSource:
-    """A mistake trainees commonly make in a task: what they did (``description``, one
-    sentence) and how (``solution``, Markdown like a task's solution). Its checks must fail
-    on it; the content tests apply it to prove so."""
+class AnswerSource:
+    """Another way to answer a task than its solution: what the trainee did
+    (``description``, one sentence) and how (``solution``, Markdown like a task's solution).
+    An other solution must pass the task's checks and a wrong answer must fail them; the
+    content tests apply each to prove so."""
 
     description: str
     solution: str
@@ -65,7 +69,8 @@ class TaskSource:
     hint: str = ""
     solution: str = ""
     checks: list[dict[str, Any]] = field(default_factory=list)
-    wrong_answers: list[WrongAnswerSource] = field(default_factory=list)
+    other_solutions: list[AnswerSource] = field(default_factory=list)
+    wrong_answers: list[AnswerSource] = field(default_factory=list)
     # Why the task's checks cannot pass on the simulated cluster; empty when they can.
     simulated: str = ""
 
@@ -371,12 +376,13 @@ def _read_task(file: _File, raw: Any, line: int, demo: bool) -> TaskSource | Non
         setattr(result, key, value)
         file.markdown(value, _markdown_start(task, key))
     result.simulated = file.text(task, "simulated", "task", required=True).strip()
-    if "wrong_answers" in task:
-        result.wrong_answers = _read_wrong_answers(file, task)
+    for key in ANSWER_LISTS:
+        if key in task:
+            setattr(result, key, _read_answers(file, task, key))
     if demo:
         if "checks" in task:
             file.error(task.line_of("checks"), "a demonstration task has no checks")
-        for key in ("wrong_answers", "simulated"):
+        for key in (*ANSWER_LISTS, "simulated"):
             if key in task:
                 file.error(task.line_of(key), f"a demonstration task has no checks, so no {key!r}")
         return result
@@ -401,23 +407,23 @@ def _read_task(file: _File, raw: Any, line: int, demo: bool) -> TaskSource | Non
     return result
 
 
-def _read_wrong_answers(file: _File, task: LineDict) -> list[WrongAnswerSource]:
-    """A task's ``wrong_answers``: a list of {description, solution}, both required."""
-    found: list[WrongAnswerSource] = []
-    items = _sequence(file, task["wrong_answers"], task.line_of("wrong_answers"), "wrong_answers")
-    if isinstance(task["wrong_answers"], LineList) and not items:
-        file.error(
-            task.line_of("wrong_answers"), "wrong_answers must not be empty (or leave it out)"
-        )
+def _read_answers(file: _File, task: LineDict, key: str) -> list[AnswerSource]:
+    """A task's ``other_solutions`` or ``wrong_answers``: a list of {description, solution},
+    both required."""
+    what = ANSWER_LISTS[key]
+    found: list[AnswerSource] = []
+    items = _sequence(file, task[key], task.line_of(key), key)
+    if isinstance(task[key], LineList) and not items:
+        file.error(task.line_of(key), f"{key} must not be empty (or leave it out)")
     for raw, line in zip(items, items.item_lines, strict=True):
-        item = _mapping(file, raw, line, "a wrong answer (description and solution)")
+        item = _mapping(file, raw, line, f"an item of {key} (description and solution)")
         if item is None:
             continue
-        file.keys(item, WRONG_ANSWER_KEYS, WRONG_ANSWER_KEYS, "wrong answer")
-        description = file.text(item, "description", "wrong answer", required=True).strip()
-        solution = file.text(item, "solution", "wrong answer", required=True)
+        file.keys(item, ANSWER_KEYS, ANSWER_KEYS, what)
+        description = file.text(item, "description", what, required=True).strip()
+        solution = file.text(item, "solution", what, required=True)
         file.markdown(solution, _markdown_start(item, "solution"))
-        found.append(WrongAnswerSource(description, solution, item.line))
+        found.append(AnswerSource(description, solution, item.line))
     return found
 
 
