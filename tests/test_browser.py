@@ -145,6 +145,7 @@ def test_it_lets_a_long_code_line_be_read_to_its_end(
     text = text.replace(
         "        solution: |\n",
         f"        solution: |\n          ```console\n          $ {LONG_LINE}\n          ```\n\n",
+        1,  # the task's solution, not the answers listed after it
     )
     pods.write_text(text + f"\n---\n\n## A long command\n\n```console\n$ {LONG_LINE}\n```\n")
     sync_course(content_dir)

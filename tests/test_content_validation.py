@@ -41,8 +41,20 @@ def test_it_accepts_the_fixture_course() -> None:
     ]
     assert pods.slides[0].notes == 'Ask the room what "pod" means in English.'
     assert [t.id for t in pods.exercises[0].tasks] == ["create-pod", "label-pod"]
-    assert pods.exercises[0].tasks[0].checks[0]["kind"] == "Pod"
+    create, label = pods.exercises[0].tasks
+    assert create.checks[0]["kind"] == "Pod"
+    (wrong,) = create.wrong_answers
+    assert wrong.description == "The pod is named after its image, not my-pod."
+    assert "$ kubectl run nginx --image=nginx:1.27" in wrong.solution
+    (other,) = create.other_solutions
+    assert other.description == "kubectl run, without a manifest."
+    assert "$ kubectl run my-pod --image=nginx:1.27" in other.solution
+    assert (create.simulated, label.simulated) == (
+        "",
+        "The fixture course says so, to show the key.",
+    )
     assert services.exercises[0].id == "first-service"
+    assert services.exercises[0].builds_on == ""
 
 
 @pytest.mark.parametrize(
@@ -228,3 +240,99 @@ def test_it_reads_a_gated_exercise_and_refuses_a_gated_demonstration(content_dir
     )
     module.write_text(demo + text.split("\n---\n", 2)[2])
     assert f"{MODULE}:9: a demonstration cannot be gated" in "\n".join(errors_of(content_dir))
+
+
+def test_it_names_what_is_wrong_with_a_wrong_answer_or_another_solution(
+    content_dir: Path,
+) -> None:
+    module = content_dir / MODULE
+    text = module.read_text()
+    no_solution = text.replace(
+        "            solution: |\n              ```console\n              $ kubectl run nginx",
+        "            solution_: |\n              ```console\n              $ kubectl run nginx",
+    )
+    module.write_text(no_solution)
+    assert errors_of(content_dir) == [
+        f"{MODULE}:36: wrong answer has no 'solution'",
+        f"{MODULE}:37: unknown key 'solution_' in wrong answer (allowed: description, solution)",
+    ]
+
+    lines = text.split("\n")
+    module.write_text("\n".join([*lines[:34], "        wrong_answers: []", *lines[40:]]))
+    assert errors_of(content_dir) == [
+        f"{MODULE}:35: wrong_answers must not be empty (or leave it out)"
+    ]
+
+    unfenced = text.replace("              ```console\n", "              ```\n", 1)
+    module.write_text(unfenced)
+    assert errors_of(content_dir) == [
+        f"{MODULE}:38: code fence without a language (```yaml, ```console, ...)"
+    ]
+
+    module.write_text("\n".join([*lines[:41], "          - kubectl run my-pod", *lines[46:]]))
+    assert errors_of(content_dir) == [
+        f"{MODULE}:42: an item of other_solutions (description and solution) must be a mapping"
+    ]
+
+
+def test_it_refuses_an_empty_simulated_reason_and_one_on_a_demonstration(
+    content_dir: Path,
+) -> None:
+    module = content_dir / MODULE
+    text = module.read_text()
+    module.write_text(text.replace("simulated: The fixture course says so, to show the key.",
+                                   'simulated: ""'))  # fmt: skip
+    assert errors_of(content_dir) == [f"{MODULE}:49: task 'simulated' must be a non-empty text"]
+
+    demo = text.replace("    minutes: 10\n", "    minutes: 10\n    demo: true\n", 1)
+    demo = demo.replace(
+        "        checks:\n          - kind: Pod\n            name: my-pod\n"
+        "            expect: {phase: Running}\n", "", 1,
+    ).replace(
+        "        checks:\n          - kind: Pod\n            selector: \"tier=web\"\n"
+        "            count: {min: 1}\n", "", 1,
+    )  # fmt: skip
+    module.write_text(demo)
+    assert errors_of(content_dir) == [
+        f"{MODULE}:32: a demonstration task has no checks, so no 'wrong_answers'",
+        f"{MODULE}:38: a demonstration task has no checks, so no 'other_solutions'",
+        f"{MODULE}:46: a demonstration task has no checks, so no 'simulated'",
+    ]
+
+
+def test_it_accepts_only_an_earlier_checked_exercise_to_build_on(content_dir: Path) -> None:
+    services = content_dir / "day-1" / "02-services.md"
+    text = services.read_text()
+    builds = text.replace("    minutes: 5\n", "    minutes: 5\n    builds_on: first-pod\n", 1)
+    services.write_text(builds)
+    assert read_course(content_dir).modules[1].exercises[0].builds_on == "first-pod"
+
+    services.write_text(builds.replace("builds_on: first-pod", "builds_on: first-pods"))
+    assert errors_of(content_dir) == [
+        "day-1/02-services.md:7: builds_on 'first-pods': no exercise with that id comes "
+        "before 'first-service' in the course"
+    ]
+    services.write_text(builds.replace("builds_on: first-pod", "builds_on: First Pod"))
+    assert "builds_on: exercise id 'First Pod' must be lower-case" in "\n".join(
+        errors_of(content_dir)
+    )
+
+    # A module that cannot be read says so; what builds on it is not blamed as well.
+    services.write_text(builds)
+    module = content_dir / MODULE
+    pods = module.read_text()
+    module.write_text(pods.replace("title: Pods\n", "title: [Pods\n", 1))
+    assert [e.split(": ")[0] for e in errors_of(content_dir)] == [f"{MODULE}:3"]
+
+    module.write_text(pods.replace("    minutes: 10\n", "    minutes: 10\n    demo: true\n", 1))
+    assert "day-1/02-services.md:7: builds_on 'first-pod': a demonstration leaves nothing " \
+        "in a lab to build on" in errors_of(content_dir)  # fmt: skip
+
+    services.write_text(text)
+    module.write_text(
+        pods.replace("    minutes: 10\n", "    minutes: 10\n    builds_on: first-service\n", 1)
+    )
+    assert errors_of(content_dir) == [
+        f"{MODULE}:8: builds_on 'first-service': no exercise with that id comes before "
+        "'first-pod' in the course"
+    ]

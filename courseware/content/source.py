@@ -35,9 +35,29 @@ ITEM_KEYS = {"title", "module"}
 # Pod Security Admission levels a course may need, strictest first.
 POD_SECURITY_LEVELS = ("restricted", "baseline")
 MODULE_KEYS = {"title", "summary", "exercises"}
-EXERCISE_KEYS = {"id", "title", "minutes", "intro", "cleanup", "demo", "gated", "tasks"}
-TASK_KEYS = {"id", "title", "instructions", "hint", "solution", "checks"}
+EXERCISE_KEYS = {
+    "id", "title", "minutes", "intro", "cleanup", "demo", "gated", "builds_on", "tasks",
+}  # fmt: skip
+TASK_KEYS = {
+    "id", "title", "instructions", "hint", "solution", "checks", "other_solutions",
+    "wrong_answers", "simulated",
+}  # fmt: skip
+ANSWER_KEYS = {"description", "solution"}
+# The task keys that list answers, and what one of them is called in an error message.
+ANSWER_LISTS = {"other_solutions": "other solution", "wrong_answers": "wrong answer"}
 MINUTES_RANGE = (5, 20)
+
+
+@dataclass
+class AnswerSource:
+    """Another way to answer a task than its solution: what the trainee did
+    (``description``, one sentence) and how (``solution``, Markdown like a task's solution).
+    An other solution must pass the task's checks and a wrong answer must fail them; the
+    content tests apply each to prove so."""
+
+    description: str
+    solution: str
+    line: int
 
 
 @dataclass
@@ -49,6 +69,10 @@ class TaskSource:
     hint: str = ""
     solution: str = ""
     checks: list[dict[str, Any]] = field(default_factory=list)
+    other_solutions: list[AnswerSource] = field(default_factory=list)
+    wrong_answers: list[AnswerSource] = field(default_factory=list)
+    # Why the task's checks cannot pass on the simulated cluster; empty when they can.
+    simulated: str = ""
 
 
 @dataclass
@@ -62,6 +86,9 @@ class ExerciseSource:
     cleanup: str = ""
     demo: bool = False
     gated: bool = False
+    # The id of an earlier exercise whose end state this one starts from; empty for none.
+    builds_on: str = ""
+    builds_on_line: int = 0
     tasks: list[TaskSource] = field(default_factory=list)
 
 
@@ -348,9 +375,16 @@ def _read_task(file: _File, raw: Any, line: int, demo: bool) -> TaskSource | Non
         value = file.text(task, key, "task")
         setattr(result, key, value)
         file.markdown(value, _markdown_start(task, key))
+    result.simulated = file.text(task, "simulated", "task", required=True).strip()
+    for key in ANSWER_LISTS:
+        if key in task:
+            setattr(result, key, _read_answers(file, task, key))
     if demo:
         if "checks" in task:
             file.error(task.line_of("checks"), "a demonstration task has no checks")
+        for key in (*ANSWER_LISTS, "simulated"):
+            if key in task:
+                file.error(task.line_of(key), f"a demonstration task has no checks, so no {key!r}")
         return result
     if "checks" not in task:
         file.error(task.line, f"task {result.id!r} has no checks (or mark the exercise demo: true)")
@@ -371,6 +405,26 @@ def _read_task(file: _File, raw: Any, line: int, demo: bool) -> TaskSource | Non
             continue
         result.checks.append(check.to_json())
     return result
+
+
+def _read_answers(file: _File, task: LineDict, key: str) -> list[AnswerSource]:
+    """A task's ``other_solutions`` or ``wrong_answers``: a list of {description, solution},
+    both required."""
+    what = ANSWER_LISTS[key]
+    found: list[AnswerSource] = []
+    items = _sequence(file, task[key], task.line_of(key), key)
+    if isinstance(task[key], LineList) and not items:
+        file.error(task.line_of(key), f"{key} must not be empty (or leave it out)")
+    for raw, line in zip(items, items.item_lines, strict=True):
+        item = _mapping(file, raw, line, f"an item of {key} (description and solution)")
+        if item is None:
+            continue
+        file.keys(item, ANSWER_KEYS, ANSWER_KEYS, what)
+        description = file.text(item, "description", what, required=True).strip()
+        solution = file.text(item, "solution", what, required=True)
+        file.markdown(solution, _markdown_start(item, "solution"))
+        found.append(AnswerSource(description, solution, item.line))
+    return found
 
 
 def _read_exercise(file: _File, raw: Any, line: int) -> ExerciseSource | None:
@@ -410,6 +464,9 @@ def _read_exercise(file: _File, raw: Any, line: int) -> ExerciseSource | None:
         demo=demo,
         gated=gated,
     )
+    if "builds_on" in exercise:
+        result.builds_on = file.ident(exercise, "builds_on", "builds_on: exercise")
+        result.builds_on_line = exercise.line_of("builds_on")
     file.markdown(result.intro, _markdown_start(exercise, "intro"))
     file.markdown(result.cleanup, _markdown_start(exercise, "cleanup"))
     tasks = _sequence(file, exercise.get("tasks"), exercise.line_of("tasks"), "tasks")
@@ -508,6 +565,8 @@ def read_course(folder: Path) -> CourseSource:
             log.add(entry.name, 1, f"folder {entry.name!r} is not a day of {COURSE_FILE}")
 
     exercise_ids: dict[str, str] = {}
+    earlier: dict[str, ExerciseSource] = {}  # the exercises read so far, in course order
+    unread: list[str] = []  # module files that could not be read at all
     for day in days:
         day_folder = folder / day.id
         files = sorted(day_folder.glob("*.md")) if day_folder.is_dir() else []
@@ -528,6 +587,7 @@ def read_course(folder: Path) -> CourseSource:
             module_ids[module_id] = relative
             module = read_module(log, path, relative, int(match["position"]), module_id)
             if module is None:
+                unread.append(relative)
                 continue
             day.modules.append(module)
             for exercise in module.exercises:
@@ -539,6 +599,8 @@ def read_course(folder: Path) -> CourseSource:
                         f"(also in {exercise_ids[exercise.id]})",
                     )
                 exercise_ids[exercise.id] = relative
+                _check_builds_on(log, exercise, earlier, bool(unread))
+                earlier.setdefault(exercise.id, exercise)
         _link_agenda(log, day, set(module_ids))
 
     all_modules = [m.id for d in days for m in d.modules]
@@ -553,6 +615,37 @@ def read_course(folder: Path) -> CourseSource:
         digest=digest.hexdigest(),
         pod_security=meta["pod_security"],
     )
+
+
+def _check_builds_on(
+    log: ErrorLog, exercise: ExerciseSource, earlier: dict[str, ExerciseSource], unread: bool
+) -> None:
+    """``builds_on`` names an exercise that comes earlier in the course and has checked
+    tasks: a trainee reaches this one with that one's objects in the lab. (When a module file
+    before it could not be read, a missing id may be in that file: its own error says enough.)"""
+    if not exercise.builds_on:
+        return
+    base = earlier.get(exercise.builds_on)
+    if base is None and not unread:
+        log.add(
+            exercise.path,
+            exercise.builds_on_line,
+            f"builds_on {exercise.builds_on!r}: no exercise with that id comes before "
+            f"{exercise.id!r} in the course",
+        )
+    elif base is not None and base.demo:
+        log.add(
+            exercise.path,
+            exercise.builds_on_line,
+            f"builds_on {exercise.builds_on!r}: a demonstration leaves nothing in a lab to "
+            "build on",
+        )
+    elif exercise.demo:
+        log.add(
+            exercise.path,
+            exercise.builds_on_line,
+            "a demonstration does not build on an exercise: it runs outside the lab",
+        )
 
 
 def _link_agenda(log: ErrorLog, day: DaySource, present: set[str]) -> None:
