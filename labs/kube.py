@@ -46,6 +46,7 @@ RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 TIMEOUT = (5, 30)  # seconds to connect, and to wait for an answer
 # Object kinds whose spec cannot be changed in place: an existing one is left as it is.
 CREATE_ONLY = {"Pod"}
+_NO_DISCOVERY_FILE = os.path.join(os.devnull, "discovery.json")
 
 
 class ClusterError(Exception):
@@ -182,8 +183,9 @@ class Kube:
                 dynamic = self._dynamic or self._call(
                     # The client would keep discovery in a file named after the server's
                     # address and trust it across processes; a cluster upgraded since (or
-                    # another server on that address) would be misread. Discover afresh.
-                    lambda: DynamicClient(self.api_client, cache_file=os.devnull),
+                    # another server on that address) would be misread. A path that cannot
+                    # exist makes it discover afresh (and quietly skip writing the file).
+                    lambda: DynamicClient(self.api_client, cache_file=_NO_DISCOVERY_FILE),
                     "API discovery",
                 )
                 self._dynamic = dynamic
