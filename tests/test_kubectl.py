@@ -210,8 +210,9 @@ lastTimestamp: "2020-01-01T00:00:00Z"
 """
     kubectl(simulated, "apply", "-n", ns, "-f", "-", stdin=manifests)
     kubectl(simulated, "create", "job", "once", "--image=busybox", "-n", ns)
+    # Yearly, so that it does not come due while the test runs.
     kubectl(simulated, "create", "cronjob", "tick", "--image=busybox",
-            "--schedule=*/5 * * * *", "-n", ns)  # fmt: skip
+            "--schedule=0 0 1 1 *", "-n", ns)  # fmt: skip
     kubectl(simulated, "create", "deployment", "web", "--image=nginx", "-n", ns)
     kubectl(simulated, "autoscale", "deployment", "web", "--max=4", "--cpu-percent=60", "-n", ns)
     kubectl(simulated, "create", "ingress", "site", "--rule=a.example.com/=web:80", "-n", ns)
@@ -240,7 +241,7 @@ lastTimestamp: "2020-01-01T00:00:00Z"
     assert jobs[1][:3] == ["once", "Complete", "1/1"]  # busybox's sh ends at once
     cron = shown("cronjobs")
     assert cron[0] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"]
-    assert cron[1][:6] == ["tick", "*/5 * * * *", "<none>", "False", "0", "<none>"]
+    assert cron[1][:6] == ["tick", "0 0 1 1 *", "<none>", "False", "0", "<none>"]
     hpa = shown("hpa")
     assert hpa[0] == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
     assert hpa[1][:5] == ["web", "Deployment/web", "cpu: <unknown>/60%", "1", "4"]
