@@ -1,8 +1,10 @@
-"""Pushing results to browsers: the one helper that publishes, and the groups it uses.
+"""Pushing events to browsers: the one helper that publishes, and the groups it uses.
 
 A result goes to the channel-layer group of its lab (``lab.<lab id>``: the trainee's pages,
 and anyone allowed to follow that lab) and of its cohort (``cohort.<cohort id>``: the
-instructors' dashboard). Consumers join these groups; nothing else sends to them.
+instructors' dashboard). A presenting instructor's position in the slides goes to
+``present.<cohort id>`` (every deck of the cohort's course that is open). Consumers join
+these groups; nothing else sends to them.
 
 The in-memory channel layer of development works only on the event loop that serves the
 websockets, and a watcher thread has none of its own: `serve_on` names that loop (the
@@ -21,10 +23,19 @@ from channels.layers import get_channel_layer
 
 from courseware.models import TaskResult
 
-__all__ = ["cohort_group", "lab_group", "payload", "publish_result", "serve_on"]
+__all__ = [
+    "cohort_group",
+    "lab_group",
+    "payload",
+    "present_group",
+    "publish_position",
+    "publish_result",
+    "serve_on",
+]
 
 log = logging.getLogger(__name__)
 MESSAGE_TYPE = "task.result"  # consumers handle it in task_result()
+POSITION_TYPE = "present.position"  # consumers handle it in present_position()
 _PUBLISH_TIMEOUT = 5.0
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -36,6 +47,11 @@ def lab_group(lab_id: int) -> str:
 
 def cohort_group(cohort_id: int) -> str:
     return f"cohort.{cohort_id}"
+
+
+def present_group(cohort_id: int) -> str:
+    """Everyone with a deck of the cohort's course open: where its instructor is."""
+    return f"present.{cohort_id}"
 
 
 def serve_on(loop: asyncio.AbstractEventLoop | None) -> None:
@@ -72,6 +88,15 @@ def publish_result(result: TaskResult, lab_id: int) -> None:
         _send(groups, message)
     except Exception:
         log.exception("could not publish the result of %s", result.task.key)
+
+
+async def publish_position(cohort_id: int, position: dict[str, Any] | None) -> None:
+    """Send a leader's position (None: the presentation ended) to the cohort's decks."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            present_group(cohort_id), {"type": POSITION_TYPE, "position": position}
+        )
 
 
 def _send(groups: list[str], message: dict[str, Any]) -> None:

@@ -4,9 +4,11 @@
 from django.urls import URLPattern, path
 
 from courseware.consumers import TerminalConsumer
+from courseware.present_consumers import PresentConsumer
 from courseware.progress_consumers import ProgressConsumer
 
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/labs/<int:lab>/terminal/", TerminalConsumer.as_asgi(), name="terminal"),
     path("ws/labs/<int:lab>/progress/", ProgressConsumer.as_asgi(), name="progress"),
+    path("ws/cohorts/<int:cohort>/present/", PresentConsumer.as_asgi(), name="present"),
 ]

@@ -268,6 +268,8 @@ LAB_TERMINAL_GRACE_SECONDS = env_int("LAB_TERMINAL_GRACE_SECONDS", 5 * 60)
 LAB_TERMINAL_REPLAY_BYTES = env_int("LAB_TERMINAL_REPLAY_BYTES", 256 * 1024)
 # Terminal activity (for the dashboard) is written to the cache at most this often per terminal.
 LAB_TERMINAL_ACTIVITY_SECONDS = env_int("LAB_TERMINAL_ACTIVITY_SECONDS", 5)
+# A trainee is stuck on a failing task when neither it nor their terminal moved this long.
+STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 5)
 
 # Live checks (docs/checks.md). The watcher keeps watches on the labs of running cohorts and
 # judges a lab this long after the last change in it.

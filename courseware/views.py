@@ -3,6 +3,8 @@ fixed in number whatever the size of the course."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,6 +19,7 @@ from courseware.access import (
     can_manage_cohort,
     cohort_view,
     cohorts_for,
+    cohorts_managed_by,
     course_view,
     courses_for,
     is_admin,
@@ -208,12 +211,14 @@ def _module(course: Course, slug: str) -> Module:
 @course_view
 def slides(request: HttpRequest, course: Course, module: str) -> HttpResponse:
     obj = _module(course, module)
+    cohort = own_cohort(request.user, course)
     context = {
         "course": course,
         "module": obj,
         "slides": obj.slides.all(),
         "exercises": obj.exercises.filter(retired=False).select_related("course"),
-        "own_cohort": own_cohort(request.user, course),
+        "own_cohort": cohort,
+        "present": _presenting(request, course, cohort),
         "next_module": Module.objects.filter(course=course, retired=False)
         .filter(day__position__gte=obj.day.position)
         .exclude(day=obj.day, position__lte=obj.position)
@@ -222,6 +227,23 @@ def slides(request: HttpRequest, course: Course, module: str) -> HttpResponse:
         .first(),
     }
     return render(request, "courseware/deck.html", context)
+
+
+def _presenting(
+    request: HttpRequest, course: Course, cohort: Cohort | None
+) -> dict[str, Any] | None:
+    """Present mode on a deck: its cohort's instructors lead, its trainees may follow.
+    ``?cohort=<slug>`` picks another cohort the user manages (an admin's, say)."""
+    slug = request.GET.get("cohort")
+    if slug:
+        cohort = cohorts_managed_by(request.user).filter(course=course, slug=slug).first()
+    if cohort is None:
+        return None
+    return {
+        "cohort": cohort,
+        "role": "lead" if can_manage_cohort(request.user, cohort) else "follow",
+        "socket": f"/ws/cohorts/{cohort.pk}/present/",
+    }
 
 
 @course_view

@@ -27,9 +27,9 @@ from kubernetes import config as k8s_config
 
 from courseware.models import Cohort, Course, Enrolment
 from courseware.models.cohort import INSTRUCTORS_GROUP
-from labs import manifests
+from labs import manifests, provisioning
 from labs.kube import Kube, RetryPolicy
-from labs.models import Cluster, installation_key
+from labs.models import Cluster, Lab, installation_key
 from simcluster import KubeStandIn
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -320,13 +320,32 @@ class TerminalClient:
 # -- websockets --------------------------------------------------------------------------------
 
 
-def progress_socket(user: User | None, lab_id: int) -> WebsocketCommunicator:
-    """A browser's side of a lab's live check results (``ws/labs/<id>/progress/``) against
-    the real ASGI application, with ``user``'s session (anonymous for None)."""
+def websocket_for(user: User | None, path: str) -> WebsocketCommunicator:
+    """A browser's websocket to ``path`` against the real ASGI application, with ``user``'s
+    session (anonymous for None)."""
     from courseware.asgi import application  # Django must be set up first
 
     headers = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
     if user is not None:
         cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]
         headers.append((b"cookie", f"{cookie.key}={cookie.value}".encode()))
-    return WebsocketCommunicator(application, f"/ws/labs/{lab_id}/progress/", headers=headers)
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def progress_socket(user: User | None, lab_id: int) -> WebsocketCommunicator:
+    """A browser's side of a lab's live check results (``ws/labs/<id>/progress/``)."""
+    return websocket_for(user, f"/ws/labs/{lab_id}/progress/")
+
+
+def create_pod_as_trainee(lab: Lab) -> None:
+    """What ``kubectl run my-pod --image=nginx:1.27`` does, with the trainee's own token."""
+    api = k8s_config.new_client_from_config_dict(provisioning.trainee_kubeconfig(lab))
+    k8s.CoreV1Api(api).create_namespaced_pod(
+        lab.namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "my-pod"},
+            "spec": {"containers": [{"name": "my-pod", "image": "nginx:1.27"}]},
+        },
+    )

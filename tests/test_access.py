@@ -25,6 +25,7 @@ from tests.factories import (
     make_user,
     progress_socket,
     session_cookie,
+    websocket_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -113,6 +114,8 @@ def test_it_has_a_row_for_every_url() -> None:
 WEBSOCKET_MATRIX: dict[str, tuple[object, ...]] = {
     "ws/labs/<int:lab>/terminal/": (4403, "write", 4403, "read", 4403, "read"),
     "ws/labs/<int:lab>/progress/": (4403, "results", 4403, "results", 4403, "results"),
+    # Present mode: the first message says where the class is (trainees follow, the rest lead).
+    "ws/cohorts/<int:cohort>/present/": (4403, "position", 4403, "position", 4403, "position"),
 }
 
 
@@ -354,6 +357,29 @@ def test_it_decides_who_may_follow_a_labs_checks_for_each_role(
     answers = {role: progress_outcome(user_of(people, role), lab.pk) for role in ROLES}
 
     assert answers == dict(zip(ROLES, WEBSOCKET_MATRIX["ws/labs/<int:lab>/progress/"], strict=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_decides_who_may_follow_or_lead_the_slides_for_each_role(
+    people: People, cohort: Cohort
+) -> None:
+    def outcome(user: User | None) -> object:
+        socket = websocket_for(user, f"/ws/cohorts/{cohort.pk}/present/")
+
+        async def visit() -> object:
+            connected, code = await socket.connect(timeout=10)
+            if not connected:
+                return code
+            message = await socket.receive_json_from(timeout=10)
+            await socket.disconnect()
+            return message["type"]
+
+        return async_to_sync(visit)()
+
+    answers = {role: outcome(user_of(people, role)) for role in ROLES}
+
+    row = WEBSOCKET_MATRIX["ws/cohorts/<int:cohort>/present/"]
+    assert answers == dict(zip(ROLES, row, strict=True))
 
 
 @pytest.mark.django_db(transaction=True)
