@@ -89,7 +89,5 @@ def test_it_shows_the_class_live_in_the_speaker_view(
 
     create_pod_as_trainee(trainee_lab)
 
-    expect(task).to_have_text(
-        "1/1 passed Create a pod named my-pod running nginx", timeout=10_000
-    )
+    expect(task).to_have_text("1/1 passed Create a pod named my-pod running nginx", timeout=10_000)
     speaker.screenshot(path=str(ARTIFACTS / "speaker-view-class.png"))
