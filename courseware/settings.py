@@ -90,8 +90,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Labs are provisioned from several threads; let a writer wait for SQLite's lock.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Labs are provisioned, and checks recorded, from several threads. A writer waits for
+    # SQLite's lock (timeout), a transaction takes it when it begins (IMMEDIATE: one that
+    # read first could not wait for it, and would fail with "database is locked"), and
+    # readers are not blocked by the writer (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: the channel layer between ASGI processes and the Celery broker.

@@ -16,3 +16,23 @@ Reveal.initialize({
   height: 760,
   plugins: [RevealNotes],
 });
+
+// reveal's speaker view tells its "upcoming" frame which slide to show once, as soon as the
+// "current" frame is ready; a slower upcoming frame misses it and shows the first slide
+// until the next move. Sending the state again shortly after the speaker view connects
+// brings it in line ("resumed" is an event on which the notes plugin sends the state, and
+// that changes nothing else).
+window.addEventListener("message", (event) => {
+  if (event.origin !== window.location.origin || typeof event.data !== "string") return;
+  let data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  if (data && data.namespace === "reveal-notes" && data.type === "connected") {
+    for (const delay of [1000, 3000]) {
+      window.setTimeout(() => document.querySelector(".reveal").dispatchEvent(new Event("resumed")), delay);
+    }
+  }
+});
