@@ -51,7 +51,9 @@ def percentile(values: list[float], share: float) -> float:
 def start_simulated_cluster(workdir: Path) -> tuple[subprocess.Popen, Path]:
     kubeconfig = workdir / "admin.kubeconfig"
     server = subprocess.Popen(
-        [sys.executable, "-m", "simcluster", "--port", str(free_port()), "--auto-ready", "0",
+        [sys.executable, "-m", "simcluster", "--port", str(free_port()), "--pace", "0",
+         # One node as big as a class's several: fifty toolboxes and their pods fit.
+         "--node-capacity", "cpu=64,memory=256Gi,pods=500",
          "--kubeconfig", str(kubeconfig)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

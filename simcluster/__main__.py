@@ -16,6 +16,8 @@ from pathlib import Path
 import yaml
 
 from simcluster.cluster import KubeStandIn
+from simcluster.quantity import QuantityError
+from simcluster.quantity import parse as parse_quantity
 
 _BANNER = """\
 ==============================================================================
@@ -47,6 +49,21 @@ def _wait_until_ready(url: str, ca_pem: bytes, seconds: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def _capacity(text: str) -> dict[str, str]:
+    """``cpu=32,memory=128Gi`` as a capacity; a quantity Kubernetes could not read is refused."""
+    capacity = {}
+    for item in text.split(","):
+        name, _, amount = (part.strip() for part in item.partition("="))
+        if not name:
+            raise argparse.ArgumentTypeError(f"{item!r} is not NAME=QUANTITY")
+        try:
+            parse_quantity(amount)
+        except QuantityError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not NAME=QUANTITY") from None
+        capacity[name] = amount
+    return capacity
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m simcluster",
@@ -69,6 +86,14 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="run no kubelet: pods stay Pending until something sets their status",
     )
+    parser.add_argument(
+        "--node-capacity",
+        type=_capacity,
+        default=None,
+        metavar="NAME=QUANTITY,...",
+        help="the node's capacity where it differs from cpu=4,memory=8Gi,pods=110 "
+        "(a benchmark's fifty labs need more)",
+    )
     parser.add_argument("--kubeconfig", type=Path, default=None, help="where to write it")
     parser.add_argument("--namespace", default=None, help="the kubeconfig's default namespace")
     args = parser.parse_args(argv)
@@ -76,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     # SIGTERM stops the cluster as Ctrl-C does: cleanly, with exit status 0.
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    standin = KubeStandIn(pace=None if args.no_kubelet else args.pace)
+    standin = KubeStandIn(
+        pace=None if args.no_kubelet else args.pace, node_capacity=args.node_capacity
+    )
     standin.log_requests = False
     standin.start(port=args.port, host=args.host)
     _wait_until_ready(standin.url, standin.ca.pem)

@@ -83,13 +83,14 @@ class KubeStandIn:
         pace: float | None = None,
         history: int = 1000,
         auto_ready_after: float | None = None,
+        node_capacity: dict[str, str] | None = None,
     ) -> None:
         if auto_ready_after is not None:
             # The former name of ``pace``: the seconds from a pod's creation to Ready.
             pace = auto_ready_after if pace is None else pace
         self.store = Store(history=history)
         self.faults = Faults()
-        self.controllers = Controllers(self.store, pace)
+        self.controllers = Controllers(self.store, pace, node_capacity)
         self.authenticator = Authenticator(self.store)
         self.authorizer = Authorizer(self.store)
         self.policies = Policies(self.store)

@@ -49,8 +49,11 @@ CLASSES = known("storage.k8s.io", "v1", "storageclasses")
 class Controllers:
     """Every controller of the simulated cluster, fed by ``store``'s changes."""
 
-    def __init__(self, store: Store, pace: float | None) -> None:
+    def __init__(
+        self, store: Store, pace: float | None, node_capacity: dict[str, str] | None = None
+    ) -> None:
         self.store = store
+        self.node_capacity = node_capacity
         self.clock = Clock(store.lock, pace)
         self.recorder = Recorder(store)
         self.node = Node(store, NODE_NAME, NODE_IP)
@@ -95,7 +98,7 @@ class Controllers:
     def seed(self) -> None:
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.store.create(NAMESPACES, {"metadata": {"name": name}})
-        self.store.create(NODES, node(), keep_status=True)
+        self.store.create(NODES, node(self.node_capacity), keep_status=True)
         for resource, obj in api_server_objects():
             self.store.create(resource, obj)
         self.store.create(CLASSES, storage_class())

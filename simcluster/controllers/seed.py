@@ -24,14 +24,19 @@ ENDPOINTS = known("", "v1", "endpoints")
 ENDPOINT_SLICES = known("discovery.k8s.io", "v1", "endpointslices")
 
 
-def node() -> dict:
+NODE_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"}
+
+
+def node(capacity: dict[str, str] | None = None) -> dict:
+    """The cluster's one node; ``capacity`` overrides some of ``NODE_CAPACITY`` (a node as
+    big as a class's several would be)."""
     info = {
         "architecture": "amd64", "bootID": "standin", "containerRuntimeVersion": "containerd://2.1.4",
         "kernelVersion": "6.1.0", "kubeProxyVersion": _VERSION, "kubeletVersion": _VERSION,
         "machineID": "standin", "operatingSystem": "linux",
         "osImage": "Lotse simulated cluster", "systemUUID": "standin",
     }  # fmt: skip
-    capacity = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"}
+    capacity = NODE_CAPACITY | (capacity or {})
     now = timestamp()
     ready = {"type": "Ready", "status": "True", "reason": "KubeletReady",
              "lastHeartbeatTime": now, "lastTransitionTime": now}  # fmt: skip
