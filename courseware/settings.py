@@ -280,6 +280,10 @@ CHECK_WATCHER_IN_PROCESS = env_bool("CHECK_WATCHER_IN_PROCESS", DEBUG and not RE
 # "Check now" answers 429 when a trainee asks again for the same task sooner than this.
 CHECK_NOW_INTERVAL_SECONDS = env_int("CHECK_NOW_INTERVAL_SECONDS", 3)
 
+# The instructor's dashboard (docs/dashboard.md) counts a trainee as stuck when a task of
+# theirs fails (or errs) and they have not typed in their terminal for this many minutes.
+STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 5)
+
 # Invites: a signed link per enrolment, valid for this many days.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 14)
 

@@ -320,13 +320,23 @@ class TerminalClient:
 # -- websockets --------------------------------------------------------------------------------
 
 
-def progress_socket(user: User | None, lab_id: int) -> WebsocketCommunicator:
-    """A browser's side of a lab's live check results (``ws/labs/<id>/progress/``) against
-    the real ASGI application, with ``user``'s session (anonymous for None)."""
+def browser_socket(user: User | None, path: str) -> WebsocketCommunicator:
+    """A browser's websocket to ``path`` against the real ASGI application (origin check
+    and session authentication included), with ``user``'s session (anonymous for None)."""
     from courseware.asgi import application  # Django must be set up first
 
     headers = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
     if user is not None:
         cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]
         headers.append((b"cookie", f"{cookie.key}={cookie.value}".encode()))
-    return WebsocketCommunicator(application, f"/ws/labs/{lab_id}/progress/", headers=headers)
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def progress_socket(user: User | None, lab_id: int) -> WebsocketCommunicator:
+    """A browser's side of a lab's live check results (``ws/labs/<id>/progress/``)."""
+    return browser_socket(user, f"/ws/labs/{lab_id}/progress/")
+
+
+def dashboard_socket(user: User | None, cohort_id: int) -> WebsocketCommunicator:
+    """An instructor's side of a cohort's dashboard (``ws/cohorts/<id>/dashboard/``)."""
+    return browser_socket(user, f"/ws/cohorts/{cohort_id}/dashboard/")
