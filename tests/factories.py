@@ -27,9 +27,9 @@ from kubernetes import config as k8s_config
 
 from courseware.models import Cohort, Course, Enrolment
 from courseware.models.cohort import INSTRUCTORS_GROUP
-from labs import manifests
+from labs import manifests, provisioning
 from labs.kube import Kube, RetryPolicy
-from labs.models import Cluster, installation_key
+from labs.models import Cluster, Lab, installation_key
 from simcluster import KubeStandIn
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -172,6 +172,20 @@ def put_namespace(standin: KubeStandIn, name: str, labels: dict[str, str]) -> di
                         "metadata": {"name": name, "labels": labels}})  # fmt: skip
 
 
+def create_pod_as_trainee(lab: Lab, name: str = "my-pod") -> None:
+    """What ``kubectl run my-pod --image=nginx:1.27`` does, with the trainee's own token."""
+    api = k8s_config.new_client_from_config_dict(provisioning.trainee_kubeconfig(lab))
+    k8s.CoreV1Api(api).create_namespaced_pod(
+        lab.namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
+        },
+    )
+
+
 def token_claims(token: str) -> dict:
     """The claims of a service account token (a JWT), unverified."""
     payload = token.split(".")[1]
@@ -204,6 +218,22 @@ def wait_for(
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(every)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
 
 
 def redis_url() -> str:

@@ -26,7 +26,7 @@ let selected = null; // what the details panel shows: {enrolment, task} or {enro
 const stuckAfterMs = Number(root.dataset.stuckAfter) * 60000;
 const titles = JSON.parse(document.getElementById("task-titles").textContent);
 const columns = new Set(
-  Array.from(root.querySelectorAll("th.task-head"), (head) => head.dataset.task)
+  Array.from(root.querySelectorAll("th.col-task"), (head) => head.dataset.task)
 );
 const tbody = root.querySelector("table.grid tbody");
 const controls = {
@@ -255,7 +255,7 @@ function helpItem(help) {
     element("span", { class: "help-what" }, help.exercise_title + (help.task_title ? ": " + help.task_title : ""))
   );
   item.append(element("span", { class: "muted help-since" }, "since " + timeOf(help.created_at)));
-  if (help.failing) item.append(element("span", { class: "help-failing" }, help.failing));
+  if (help.failing) item.append(element("span", { class: "help-failing", title: help.failing }, help.failing));
   const form = element("form", {
     method: "post",
     action: root.dataset.helpUrl.replace("/0/handled/", "/" + help.id + "/handled/"),
@@ -494,13 +494,7 @@ root.addEventListener("click", (event) => {
 });
 
 root.addEventListener("keydown", (event) => {
-  const cell = event.target.closest && event.target.closest("td.cell");
-  if (cell && (event.key === "Enter" || event.key === " ")) {
-    event.preventDefault();
-    select(Number(cell.closest("tr").dataset.enrolment), cell.dataset.task);
-  } else if (event.key === "Escape" && !panel.hidden) {
-    panel.querySelector("[data-action=close]").click();
-  }
+  if (event.key === "Escape" && !panel.hidden) panel.querySelector("[data-action=close]").click();
 });
 
 root.querySelector("[data-region=tools] select[name=day]").addEventListener("change", (event) => {
