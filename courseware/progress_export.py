@@ -8,7 +8,7 @@ trainee, so the file has the same shape for everyone.
 Spreadsheets run a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and some a tab or a
 carriage return first) as a formula; trainees choose their own names, so such cells are
 prefixed with ``'``, as OWASP's CSV injection advice has it. Three queries, however large
-the cohort; the lines are produced as the response streams.
+the cohort.
 """
 
 from __future__ import annotations

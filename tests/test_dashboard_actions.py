@@ -247,8 +247,8 @@ def test_it_queues_a_raised_hand_once_and_lets_the_instructor_answer_it(
     dashboard = client_for(people.instructor).get(url("dashboard", cohort)).text
     assert f'<li class="help-item" data-help="{hand.pk}"' in dashboard
     assert (
-        '<span class="help-failing">Pod my-pod exists and its status.phase is Running: '
-        "Pod my-pod does not exist</span>"
+        '<span class="help-failing" title="Pod my-pod exists and its status.phase is Running: '
+        'Pod my-pod does not exist">Pod my-pod exists'
     ) in dashboard
 
     handled = client_for(people.instructor).post(url("help_handled", cohort, hand.pk), **JSON)
@@ -295,7 +295,7 @@ def test_it_takes_raised_hands_only_from_trainees_of_a_running_cohort(
 def rows_of(response: Any) -> list[list[str]]:
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    text = b"".join(response.streaming_content).decode()
+    text = response.content.decode()
     return list(csv.reader(io.StringIO(text)))
 
 

@@ -160,6 +160,7 @@ def test_it_answers_the_pages_question_for_terminal_activity(
         await socket.send_json_to({"type": "terminals"})
         message = await next_of(socket, "terminals")
         await socket.send_json_to({"type": "nonsense"})  # ignored
+        await socket.send_to(text_data="not json")  # ignored too
         await socket.send_json_to({"type": "snapshot"})
         again = await next_of(socket, "snapshot")
         await socket.disconnect()
