@@ -89,4 +89,12 @@ def test_it_shows_the_room_live_to_the_instructor(
         "data-state", "handled", timeout=10000
     )
     expect(trainee.locator("[data-region=help-status]")).to_contain_text("by Ivan")
+
+    # Filters apply at once, and the address keeps them for a reload.
+    instructor.get_by_placeholder("Filter by name").fill("nobody")
+    expect(row).to_be_hidden()
+    expect(instructor.locator("[data-region=shown-count]")).to_have_text("0")
+    assert "q=nobody" in instructor.url
+    instructor.get_by_placeholder("Filter by name").fill("TIN")
+    expect(row).to_be_visible()
     assert instructor.evaluate("window.notReloaded") is True

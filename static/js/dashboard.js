@@ -462,14 +462,19 @@ root.addEventListener("submit", (event) => {
     credentials: "same-origin",
     headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
   })
-    .then((response) => response.json().then((answer) => say(answer.message, !response.ok)))
-    .then(() => {
-      const item = form.closest("li.help-item");
-      if (item) {
-        item.remove();
-        countHands();
-      }
-    })
+    .then((response) =>
+      response
+        .json()
+        .catch(() => ({ message: "Lotse answered " + response.status + "; nothing was done." }))
+        .then((answer) => {
+          say(answer.message, !response.ok);
+          const item = form.closest("li.help-item");
+          if (item && response.ok) {
+            item.remove();
+            countHands();
+          }
+        })
+    )
     .catch(() => say("Could not reach Lotse; nothing was done.", true));
 });
 
