@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Concatenate, Literal, ParamSpec
+from typing import Any, Concatenate, Literal, ParamSpec
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import redirect_to_login
@@ -194,3 +194,18 @@ def cohort_view(
         return view(request, obj, *args, **kwargs)
 
     return wrapper
+
+
+def cohort_manager_view(
+    view: Callable[Concatenate[HttpRequest, Cohort, P], HttpResponse],
+) -> Callable[Concatenate[HttpRequest, str, P], HttpResponse]:
+    """Resolve the ``cohort`` URL argument and let only those through who may act on it
+    (``can_manage_cohort``: its instructors and admins); its trainees get 403 as well."""
+
+    @wraps(view)
+    def managed(request: HttpRequest, cohort: Cohort, *args: P.args, **kwargs: P.kwargs) -> Any:
+        if not can_manage_cohort(request.user, cohort):
+            raise PermissionDenied("Only the cohort's instructors may do this.")
+        return view(request, cohort, *args, **kwargs)
+
+    return cohort_view(managed)

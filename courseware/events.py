@@ -6,6 +6,13 @@ instructors' dashboard). A presenting instructor's position in the slides goes t
 ``present.<cohort id>`` (every deck of the cohort's course that is open). Consumers join
 these groups; nothing else sends to them.
 
+What goes where (the message types; a consumer handles ``a.b`` in its method ``a_b``):
+
+- ``task.result``: a result changed, or a hint or solution was first opened; lab and cohort.
+- ``lab.state``: a lab's provisioning state or progress changed; cohort only.
+- ``help.request``: a hand went up or was marked handled; cohort, and the trainee's lab.
+- ``present.position``: where a presenting instructor is in the slides; present.
+
 The in-memory channel layer of development works only on the event loop that serves the
 websockets, and a watcher thread has none of its own: `serve_on` names that loop (the
 in-process watcher does, when the application first serves), and publishing from another
@@ -21,13 +28,18 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from courseware.models import TaskResult
+from courseware.models import HelpRequest, TaskResult
+from labs.models import Lab
 
 __all__ = [
     "cohort_group",
+    "help_payload",
     "lab_group",
+    "lab_payload",
     "payload",
     "present_group",
+    "publish_help",
+    "publish_lab",
     "publish_position",
     "publish_result",
     "serve_on",
@@ -35,7 +47,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 MESSAGE_TYPE = "task.result"  # consumers handle it in task_result()
-POSITION_TYPE = "present.position"  # consumers handle it in present_position()
+LAB_MESSAGE_TYPE = "lab.state"  # in lab_state()
+HELP_MESSAGE_TYPE = "help.request"  # in help_request()
+POSITION_TYPE = "present.position"  # in present_position()
 _PUBLISH_TIMEOUT = 5.0
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -75,19 +89,83 @@ def payload(result: TaskResult) -> dict[str, Any]:
         "passed_at": _time(result.passed_at),
         "changed_at": _time(result.changed_at),
         "evaluated_at": _time(result.evaluated_at),
+        "opened_at": _time(result.opened_at),
+        "hint_opened_at": _time(result.hint_opened_at),
+        "solution_opened_at": _time(result.solution_opened_at),
     }
 
 
-def publish_result(result: TaskResult, lab_id: int) -> None:
-    """Send ``result`` to the groups of its lab and of its cohort. A channel layer that
-    cannot be reached is logged, not raised: the result is recorded, and a reconnecting
-    page or the next change brings it to the browsers."""
+def publish_result(result: TaskResult, lab_id: int | None) -> None:
+    """Send ``result`` to the groups of its lab (when the trainee has one) and of its
+    cohort. A channel layer that cannot be reached is logged, not raised: the result is
+    recorded, and a reconnecting page or the next change brings it to the browsers."""
     message = {"type": MESSAGE_TYPE, "result": payload(result)}
-    groups = [lab_group(lab_id), cohort_group(result.enrolment.cohort_id)]
+    groups = [cohort_group(result.enrolment.cohort_id)]
+    if lab_id is not None:
+        groups.insert(0, lab_group(lab_id))
+    _publish(groups, message, f"the result of {result.task.key}")
+
+
+def lab_payload(lab: Lab | None) -> dict[str, Any]:
+    """A lab's state as the dashboard shows it; a trainee without a lab has state "none"."""
+    if lab is None:
+        return {"id": None, "state": "none", "label": "No lab", "step": "",
+                "steps_done": 0, "steps_total": 0, "progress": 0, "error": ""}  # fmt: skip
+    return {
+        "id": lab.pk,
+        "state": lab.state,
+        "label": lab.get_state_display(),
+        "step": lab.step,
+        "steps_done": lab.steps_done,
+        "steps_total": lab.steps_total,
+        "progress": lab.progress,
+        "error": lab.last_error,
+    }
+
+
+def publish_lab(lab: Lab, cohort_id: int) -> None:
+    """Send a lab's state to its cohort's dashboards (provisioning steps included: they
+    draw the progress bar)."""
+    message = {"type": LAB_MESSAGE_TYPE, "enrolment": lab.enrolment_id, "lab": lab_payload(lab)}
+    _publish([cohort_group(cohort_id)], message, f"the state of lab {lab.namespace}")
+
+
+def help_payload(request: HelpRequest, failing: str = "") -> dict[str, Any]:
+    """A raised hand as the dashboard and the trainee's page show it (the enrolment's
+    trainee, the exercise, the task and who handled it must be loaded). ``failing``: the
+    sentence of the check that fails, for the instructor's queue."""
+    trainee = request.enrolment.trainee
+    handler = request.handled_by
+    return {
+        "id": request.pk,
+        "enrolment": request.enrolment_id,
+        "trainee": trainee.get_full_name() or trainee.get_username(),
+        "exercise": request.exercise.slug,
+        "exercise_title": request.exercise.title,
+        "task": f"{request.exercise.slug}/{request.task.slug}" if request.task else None,
+        "task_title": request.task.title if request.task else "",
+        "failing": failing,
+        "created_at": _time(request.created_at),
+        "handled_at": _time(request.handled_at),
+        "handled_by": (handler.get_full_name() or handler.get_username()) if handler else "",
+    }
+
+
+def publish_help(request: HelpRequest, lab_id: int | None, failing: str = "") -> None:
+    """Send a raised hand (or its handling) to the cohort's dashboards and to the trainee's
+    pages."""
+    message = {"type": HELP_MESSAGE_TYPE, "help": help_payload(request, failing)}
+    groups = [cohort_group(request.enrolment.cohort_id)]
+    if lab_id is not None:
+        groups.append(lab_group(lab_id))
+    _publish(groups, message, f"help request {request.pk}")
+
+
+def _publish(groups: list[str], message: dict[str, Any], what: str) -> None:
     try:
         _send(groups, message)
     except Exception:
-        log.exception("could not publish the result of %s", result.task.key)
+        log.exception("could not publish %s", what)
 
 
 async def publish_position(cohort_id: int, position: dict[str, Any] | None) -> None:

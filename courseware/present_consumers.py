@@ -136,6 +136,12 @@ class PresentConsumer(AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         self.stats_due = loop.call_later(STATS_EVERY, lambda: loop.create_task(self._due()))
 
+    async def lab_state(self, event: dict[str, Any]) -> None:
+        """The cohort's group carries the dashboard's events too; the stats need none."""
+
+    async def help_request(self, event: dict[str, Any]) -> None:
+        """As ``lab_state``."""
+
     async def _due(self) -> None:
         self.stats_due = None
         await self._send_stats()

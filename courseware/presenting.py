@@ -126,7 +126,8 @@ def is_stuck(
     changed_at: dt.datetime, last_input: dt.datetime | None, now: dt.datetime, minutes: int
 ) -> bool:
     """A failing task is stuck when neither it nor the trainee's terminal moved for
-    ``minutes``: the trainee is not typing their way through it."""
+    ``minutes``: the trainee is not typing their way through it. The dashboard's rule
+    (``dashboard_grid.stuck_since``), for one task."""
     quiet_since = max(changed_at, last_input) if last_input is not None else changed_at
     return now - quiet_since >= dt.timedelta(minutes=minutes)
 

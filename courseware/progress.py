@@ -300,7 +300,8 @@ def open_exercise(
     enrolment: Enrolment, exercise: Exercise, tasks: list[Task]
 ) -> dict[int, TaskResult]:
     """A trainee opened ``exercise``: its tasks are judged from now on. The results of its
-    tasks by task id (one query once opened, three the first time)."""
+    tasks by task id (one query once opened, four the first time). The new results are
+    published: the instructors' dashboard shows the exercise as opened."""
     if exercise.is_demo or not tasks:
         return {}
     results = {r.task_id: r for r in TaskResult.objects.filter(enrolment=enrolment, task__in=tasks)}
@@ -311,8 +312,19 @@ def open_exercise(
             ignore_conflicts=True,  # opened in another tab at the same moment
         )
         results = {
-            r.task_id: r for r in TaskResult.objects.filter(enrolment=enrolment, task__in=tasks)
+            r.task_id: r
+            for r in TaskResult.objects.filter(enrolment=enrolment, task__in=tasks).select_related(
+                "task__exercise", "enrolment"
+            )
         }
+        new = [results[task.pk] for task in missing if task.pk in results]
+        lab_id = Lab.objects.filter(enrolment=enrolment).values_list("pk", flat=True).first()
+
+        def publish() -> None:
+            for result in new:
+                events.publish_result(result, lab_id)
+
+        transaction.on_commit(publish, robust=True)
     return results
 
 
@@ -323,11 +335,19 @@ def record_opened(enrolment: Enrolment, task: Task, what: str) -> bool:
         raise ValueError(f"one opens a hint or a solution, not {what!r}")
     field = f"{what}_opened_at"
     TaskResult.objects.get_or_create(enrolment=enrolment, task=task)
-    return bool(
+    first = bool(
         TaskResult.objects.filter(
             enrolment=enrolment, task=task, **{f"{field}__isnull": True}
         ).update(**{field: timezone.now()})
     )
+    if first:
+        # The dashboard marks the cell; the trainee's own pages ignore what they know.
+        result = TaskResult.objects.select_related("task__exercise", "enrolment").get(
+            enrolment=enrolment, task=task
+        )
+        lab_id = Lab.objects.filter(enrolment=enrolment).values_list("pk", flat=True).first()
+        transaction.on_commit(lambda: events.publish_result(result, lab_id))
+    return first
 
 
 def request_check(enrolment: Enrolment, lab: Lab, task: Task) -> Task | None:

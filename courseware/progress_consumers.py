@@ -6,8 +6,10 @@ the lab's group first, then sends every current result, then each change as it i
 published: a page that reconnects is brought back to the truth, and no change falls between
 the two.
 
-Messages (JSON): ``{"type": "results", "results": [...]}`` once, then
-``{"type": "result", "result": {...}}``; a result is ``courseware.events.payload``.
+Messages (JSON): ``{"type": "results", "results": [...]}`` and ``{"type": "hands",
+"hands": [...]}`` (the trainee's last request for help per exercise) once, then
+``{"type": "result", "result": {...}}`` and ``{"type": "help", "help": {...}}`` as they
+change; a result is ``courseware.events.payload``, a request ``courseware.events.help_payload``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from courseware import access, events, progress
+from courseware import access, events, hands, progress
 from labs.models import Lab
 
 REFUSED = 4403
@@ -36,6 +38,8 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         results = await database_sync_to_async(progress.current_results)(lab_id)
         await self.send_json({"type": "results", "results": results})
+        requests = await database_sync_to_async(hands.current_requests)(lab_id)
+        await self.send_json({"type": "hands", "hands": requests})
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
@@ -46,6 +50,9 @@ class ProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def task_result(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "result", "result": event["result"]})
+
+    async def help_request(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "help", "help": event["help"]})
 
 
 def _admits(user: Any, lab_id: int) -> bool:

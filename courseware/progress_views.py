@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from courseware import progress
+from courseware import hands, progress
 from courseware.access import User, course_view, own_cohort, own_enrolment
 from courseware.models import Cohort, Course, Exercise, Task
 from labs.checks import Check
@@ -41,6 +41,8 @@ def exercise_progress(
         "enrolment": enrolment,
         "progress_lab": lab,
         "checks_live": lab is not None and lab.state == Lab.State.READY,
+        "can_raise_hand": hands.can_raise(enrolment, exercise),
+        "help_request": hands.latest_request(enrolment, exercise),
     }
 
 
@@ -100,3 +102,25 @@ def task_opened(
     if enrolment is not None:
         progress.record_opened(enrolment, obj, what)
     return HttpResponse(status=204)
+
+
+@require_POST
+@course_view
+def raise_hand(request: HttpRequest, course: Course, exercise: str) -> HttpResponse:
+    """ "I need help": the trainee's hand goes up for this exercise (once: pressing again
+    while it is up changes nothing), in the instructors' queue on the dashboard."""
+    obj = get_object_or_404(
+        Exercise, course=course, slug=exercise, retired=False, module__retired=False
+    )
+    enrolment = own_enrolment(request.user, own_cohort(request.user, course))
+    if enrolment is None:
+        return _answer(403, "Only trainees raise a hand; you are not one in this course.")
+    if not hands.can_raise(enrolment, obj):
+        return _answer(409, "Hands go up on exercises while your cohort runs.")
+    _, new = hands.raise_hand(enrolment, obj)
+    if request.headers.get("Accept", "").startswith("application/json"):
+        message = (
+            "Your hand is up: an instructor comes to you." if new else "Your hand is up already."
+        )
+        return _answer(201 if new else 200, message)
+    return redirect(obj.get_absolute_url() + "#help")

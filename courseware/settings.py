@@ -275,9 +275,6 @@ LAB_TERMINAL_GRACE_SECONDS = env_int("LAB_TERMINAL_GRACE_SECONDS", 5 * 60)
 LAB_TERMINAL_REPLAY_BYTES = env_int("LAB_TERMINAL_REPLAY_BYTES", 256 * 1024)
 # Terminal activity (for the dashboard) is written to the cache at most this often per terminal.
 LAB_TERMINAL_ACTIVITY_SECONDS = env_int("LAB_TERMINAL_ACTIVITY_SECONDS", 5)
-# A trainee is stuck on a failing task when neither it nor their terminal moved this long.
-STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 5)
-
 # Live checks (docs/checks.md). The watcher keeps watches on the labs of running cohorts and
 # judges a lab this long after the last change in it.
 CHECK_DEBOUNCE_MS = env_int("CHECK_DEBOUNCE_MS", 100)
@@ -288,6 +285,11 @@ CHECK_WATCHER_POLL_SECONDS = env_int("CHECK_WATCHER_POLL_SECONDS", 2)
 CHECK_WATCHER_IN_PROCESS = env_bool("CHECK_WATCHER_IN_PROCESS", DEBUG and not REDIS_URL)
 # "Check now" answers 429 when a trainee asks again for the same task sooner than this.
 CHECK_NOW_INTERVAL_SECONDS = env_int("CHECK_NOW_INTERVAL_SECONDS", 3)
+
+# The instructor's dashboard (docs/dashboard.md) and speaker view (docs/present.md) count a
+# trainee as stuck when a task of theirs fails (or errs) and they have not typed in their
+# terminal for this many minutes.
+STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 5)
 
 # Invites: a signed link per enrolment, valid for this many days.
 INVITE_MAX_AGE_DAYS = env_int("INVITE_MAX_AGE_DAYS", 14)

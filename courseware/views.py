@@ -60,11 +60,14 @@ def home(request: HttpRequest) -> HttpResponse:
     enrolled = set(
         user.enrolments.exclude(state=Enrolment.State.REMOVED).values_list("cohort_id", flat=True)
     )
+    admin = is_admin(user)
     for cohort in cohorts:
         cohort.role = (
             "Instructor" if cohort.pk in instructed else "Trainee" if cohort.pk in enrolled else ""
         )
-    courses = courses_for(user).order_by("title") if is_admin(user) else []
+        # The class dashboard: the cohort's instructors and every admin (can_manage_cohort).
+        cohort.can_manage = admin or cohort.pk in instructed
+    courses = courses_for(user).order_by("title") if admin else []
     return render(request, "courseware/home.html", {"cohorts": cohorts, "courses": courses})
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +27,8 @@ from tests.factories import (
     ARTIFACTS,
     FIXTURES,
     People,
+    answers,
+    free_port,
     make_cluster,
     make_cohort,
     make_instructor,
@@ -36,8 +36,6 @@ from tests.factories import (
     redis_url,
     wait_for,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -213,6 +211,49 @@ def redis_channel_layer(settings: Settings) -> None:
     }
 
 
+# -- Lotse served by daphne, for the browser tests -----------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def checks_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
+    """Lotse under daphne on a free port, on the test database, with the check watcher in
+    the server process (CHECK_WATCHER_IN_PROCESS, the in-memory channel layer), as
+    ``./dev start`` runs it. Django's ``live_server`` speaks WSGI only, so daphne runs in a
+    subprocess against the test database (a transactional test: the rows are committed,
+    so the server sees them)."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        pytest.skip("a second process cannot see an in-memory SQLite test database")
+    credentials = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+        "DEBUG": "1",
+        "DATABASE_URL": f"postgres://{credentials}@{database['HOST']}:{database['PORT']}/"
+        f"{database['NAME']}",
+        "CHECK_WATCHER_IN_PROCESS": "1",
+        "CHECK_WATCHER_POLL_SECONDS": "1",
+    }
+    log = tmp_path / "daphne.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "courseware.asgi:application"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for(lambda: answers(port) or server.poll() is not None, "daphne", timeout=30)
+        assert server.poll() is None, log.read_text()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "checks-daphne.log").write_text(log.read_text())
+
+
 # -- browser tests: Debian's chromium, driven by Playwright -------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
@@ -236,11 +277,23 @@ def browser() -> Iterator[Browser]:
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
-@contextmanager
-def watched_page(browser: Browser) -> Iterator[Page]:
-    """A page in a fresh browser context (a person of their own, with their own cookies);
-    fails on any console error or warning, page error, failed request or HTTP error
-    response it saw, in it or in a window it opened (the speaker view is a popup)."""
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser page; the test fails on any console error or warning, page error,
+    failed request or HTTP error response it saw, in it or in a window it opened (the
+    speaker view is a popup)."""
+    yield from _watched_page(browser)
+
+
+@pytest.fixture
+def other_page(browser: Browser) -> Iterator[Page]:
+    """A second page in a browser context of its own (another person's cookies), watched
+    for problems as ``page`` is: two people in one test, such as a trainee and their
+    instructor."""
+    yield from _watched_page(browser)
+
+
+def _watched_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     problems: list[str] = []
@@ -262,68 +315,3 @@ def watched_page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert problems == []
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser page (see ``watched_page``)."""
-    with watched_page(browser) as opened:
-        yield opened
-
-
-@pytest.fixture
-def second_page(browser: Browser) -> Iterator[Page]:
-    """Another person's browser, beside ``page``."""
-    with watched_page(browser) as opened:
-        yield opened
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
-
-
-@pytest.fixture
-def checks_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
-    """Lotse under daphne on a free port, on the test database, with the check watcher in
-    the server process (CHECK_WATCHER_IN_PROCESS, the in-memory channel layer), as in
-    development. Django's ``live_server`` speaks WSGI only: websockets need this one.
-    Tests using it are transactional, so that the server sees their rows."""
-    database = settings.DATABASES["default"]
-    if database["ENGINE"].endswith("sqlite3"):
-        pytest.skip("a second process cannot see an in-memory SQLite test database")
-    credentials = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
-        "DEBUG": "1",
-        "DATABASE_URL": f"postgres://{credentials}@{database['HOST']}:{database['PORT']}/"
-        f"{database['NAME']}",
-        "CHECK_WATCHER_IN_PROCESS": "1",
-        "CHECK_WATCHER_POLL_SECONDS": "1",
-    }
-    log = tmp_path / "daphne.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "courseware.asgi:application"],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_for(lambda: _answers(port) or server.poll() is not None, "daphne", timeout=30)
-        assert server.poll() is None, log.read_text()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(10)
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "checks-daphne.log").write_text(log.read_text())

@@ -172,6 +172,20 @@ def put_namespace(standin: KubeStandIn, name: str, labels: dict[str, str]) -> di
                         "metadata": {"name": name, "labels": labels}})  # fmt: skip
 
 
+def create_pod_as_trainee(lab: Lab, name: str = "my-pod") -> None:
+    """What ``kubectl run my-pod --image=nginx:1.27`` does, with the trainee's own token."""
+    api = k8s_config.new_client_from_config_dict(provisioning.trainee_kubeconfig(lab))
+    k8s.CoreV1Api(api).create_namespaced_pod(
+        lab.namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
+        },
+    )
+
+
 def token_claims(token: str) -> dict:
     """The claims of a service account token (a JWT), unverified."""
     payload = token.split(".")[1]
@@ -204,6 +218,22 @@ def wait_for(
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(every)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
 
 
 def redis_url() -> str:
@@ -320,9 +350,9 @@ class TerminalClient:
 # -- websockets --------------------------------------------------------------------------------
 
 
-def websocket_for(user: User | None, path: str) -> WebsocketCommunicator:
-    """A browser's websocket to ``path`` against the real ASGI application, with ``user``'s
-    session (anonymous for None)."""
+def browser_socket(user: User | None, path: str) -> WebsocketCommunicator:
+    """A browser's websocket to ``path`` against the real ASGI application (origin check
+    and session authentication included), with ``user``'s session (anonymous for None)."""
     from courseware.asgi import application  # Django must be set up first
 
     headers = [(b"host", b"localhost"), (b"origin", b"http://localhost")]
@@ -334,18 +364,9 @@ def websocket_for(user: User | None, path: str) -> WebsocketCommunicator:
 
 def progress_socket(user: User | None, lab_id: int) -> WebsocketCommunicator:
     """A browser's side of a lab's live check results (``ws/labs/<id>/progress/``)."""
-    return websocket_for(user, f"/ws/labs/{lab_id}/progress/")
+    return browser_socket(user, f"/ws/labs/{lab_id}/progress/")
 
 
-def create_pod_as_trainee(lab: Lab) -> None:
-    """What ``kubectl run my-pod --image=nginx:1.27`` does, with the trainee's own token."""
-    api = k8s_config.new_client_from_config_dict(provisioning.trainee_kubeconfig(lab))
-    k8s.CoreV1Api(api).create_namespaced_pod(
-        lab.namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "my-pod"},
-            "spec": {"containers": [{"name": "my-pod", "image": "nginx:1.27"}]},
-        },
-    )
+def dashboard_socket(user: User | None, cohort_id: int) -> WebsocketCommunicator:
+    """An instructor's side of a cohort's dashboard (``ws/cohorts/<id>/dashboard/``)."""
+    return browser_socket(user, f"/ws/cohorts/{cohort_id}/dashboard/")

@@ -14,18 +14,19 @@ from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from courseware import access
-from courseware.models import Cohort, Enrolment
+from courseware.models import Cohort, Enrolment, Exercise, HelpRequest
 from courseware.routing import websocket_urlpatterns
 from labs.models import Cluster, Lab
 from labs.terminal.sessions import registry
 from tests.factories import (
     People,
     TerminalClient,
+    browser_socket,
     client_for,
+    dashboard_socket,
     make_user,
     progress_socket,
     session_cookie,
-    websocket_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +50,45 @@ MATRIX: dict[str, tuple[Kwargs, tuple[object, ...], str]] = {
         {"cohort": "spring-class", "enrolment": lambda p: str(p.trainee.enrolments.get().pk)},
         ("login", 403, 403, 200, 403, 200),
         "get",
+    ),
+    # The class dashboard and everything on it: the cohort's instructors and admins only.
+    "courseware:dashboard": (
+        {"cohort": "spring-class"},
+        ("login", 403, 403, 200, 403, 200),
+        "get",
+    ),
+    "courseware:dashboard_export": (
+        {"cohort": "spring-class"},
+        ("login", 403, 403, 200, 403, 200),
+        "get",
+    ),
+    # GET: the confirmation step, which says what a reset deletes.
+    "courseware:dashboard_reset_lab": (
+        {"cohort": "spring-class", "enrolment": lambda p: str(p.trainee.enrolments.get().pk)},
+        ("login", 403, 403, 200, 403, 200),
+        "get",
+    ),
+    # The actions answer with a message and return to the dashboard (here: nothing to do).
+    "courseware:dashboard_rerun_checks": (
+        {"cohort": "spring-class", "enrolment": lambda p: str(p.trainee.enrolments.get().pk)},
+        ("login", 403, 403, 302, 403, 302),
+        "post",
+    ),
+    "courseware:dashboard_resend_invite": (
+        {"cohort": "spring-class", "enrolment": lambda p: str(p.trainee.enrolments.get().pk)},
+        ("login", 403, 403, 302, 403, 302),
+        "post",
+    ),
+    "courseware:help_handled": (
+        {"cohort": "spring-class", "help_request": lambda p: str(raised_hand(p))},
+        ("login", 403, 403, 302, 403, 302),
+        "post",
+    ),
+    # Only a trainee of a running cohort raises a hand (and returns to the exercise).
+    "courseware:raise_hand": (
+        {"course": "fixture-course", "exercise": "first-pod"},
+        ("login", 302, 403, 403, 403, 403),
+        "post",
     ),
     "courseware:agenda": ({"course": "fixture-course"}, ("login", 200, 403, 200, 403, 200), "get"),
     "courseware:slides": (
@@ -87,6 +127,13 @@ MATRIX: dict[str, tuple[Kwargs, tuple[object, ...], str]] = {
 }
 
 
+def raised_hand(people: People) -> int:
+    """The id of a hand the trainee raised on the first exercise."""
+    enrolment = people.trainee.enrolments.get()
+    exercise = Exercise.objects.get(slug="first-pod", course=enrolment.cohort.course)
+    return HelpRequest.objects.create(enrolment=enrolment, exercise=exercise).pk
+
+
 def routes(
     patterns: list[URLPattern | URLResolver], prefix: str = "", params: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, tuple[str, ...]]]:
@@ -114,6 +161,7 @@ def test_it_has_a_row_for_every_url() -> None:
 WEBSOCKET_MATRIX: dict[str, tuple[object, ...]] = {
     "ws/labs/<int:lab>/terminal/": (4403, "write", 4403, "read", 4403, "read"),
     "ws/labs/<int:lab>/progress/": (4403, "results", 4403, "results", 4403, "results"),
+    "ws/cohorts/<int:cohort>/dashboard/": (4403, 4403, 4403, "snapshot", 4403, "snapshot"),
     # Present mode: the first message says where the class is (trainees follow, the rest lead).
     "ws/cohorts/<int:cohort>/present/": (4403, "position", 4403, "position", 4403, "position"),
 }
@@ -364,7 +412,7 @@ def test_it_decides_who_may_follow_or_lead_the_slides_for_each_role(
     people: People, cohort: Cohort
 ) -> None:
     def outcome(user: User | None) -> object:
-        socket = websocket_for(user, f"/ws/cohorts/{cohort.pk}/present/")
+        socket = browser_socket(user, f"/ws/cohorts/{cohort.pk}/present/")
 
         async def visit() -> object:
             connected, code = await socket.connect(timeout=10)
@@ -392,3 +440,39 @@ def test_it_refuses_a_removed_trainee_and_an_unknown_lab_their_checks(
     assert progress_outcome(people.trainee, lab.pk) == 4403
     assert progress_outcome(people.admin, lab.pk + 1000) == 4403
     assert progress_outcome(people.instructor, lab.pk) == "results"
+
+
+def dashboard_outcome(user: User | None, cohort_id: int) -> object:
+    """What a visitor gets from a cohort's dashboard socket: the first message's type, or
+    the close code of the refusal."""
+    socket = dashboard_socket(user, cohort_id)
+
+    async def visit() -> object:
+        connected, code = await socket.connect(timeout=10)
+        if not connected:
+            return code
+        message = await socket.receive_json_from(timeout=10)
+        await socket.disconnect()
+        return message["type"]
+
+    return async_to_sync(visit)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_decides_who_may_follow_a_cohorts_dashboard_for_each_role(
+    people: People, cohort: Cohort
+) -> None:
+    answers = {role: dashboard_outcome(user_of(people, role), cohort.pk) for role in ROLES}
+
+    assert answers == dict(
+        zip(ROLES, WEBSOCKET_MATRIX["ws/cohorts/<int:cohort>/dashboard/"], strict=True)
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_an_unknown_cohorts_dashboard_and_an_inactive_instructor(
+    people: People, cohort: Cohort
+) -> None:
+    assert dashboard_outcome(people.admin, cohort.pk + 1000) == 4403
+    User.objects.filter(pk=people.instructor.pk).update(is_active=False)
+    assert dashboard_outcome(people.instructor, cohort.pk) == 4403

@@ -1,10 +1,8 @@
 """Live checks in a real browser: Debian's chromium (Playwright) against Lotse served by
-daphne, with the check watcher inside the server process as in development. The trainee
-opens an exercise, creates the pod through the API with their own credentials (as kubectl
-in their terminal would), and the task turns green without a click.
-
-The server is conftest's ``checks_server``: daphne in a subprocess against the test
-database (a transactional test: the rows are committed, so the server sees them)."""
+daphne, with the check watcher inside the server process as in development (the
+``checks_server`` fixture). The trainee opens an exercise, creates the pod through the API
+with their own credentials (as kubectl in their terminal would), and the task turns green
+without a click."""
 
 from __future__ import annotations
 

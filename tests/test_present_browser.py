@@ -32,9 +32,9 @@ def wait_for_slide(page: Page, index: int) -> None:
 
 
 def test_it_lets_a_trainee_follow_the_instructors_slides_or_browse_freely(
-    checks_server: str, page: Page, second_page: Page, people: People
+    checks_server: str, page: Page, other_page: Page, people: People
 ) -> None:
-    instructor, trainee = page, second_page
+    instructor, trainee = page, other_page
     log_in(instructor, checks_server, people.instructor)
     log_in(trainee, checks_server, people.trainee)
 
@@ -68,12 +68,12 @@ def test_it_lets_a_trainee_follow_the_instructors_slides_or_browse_freely(
 
 
 def test_it_shows_the_class_live_in_the_speaker_view(
-    checks_server: str, page: Page, second_page: Page, people: People, trainee_lab: Lab
+    checks_server: str, page: Page, other_page: Page, people: People, trainee_lab: Lab
 ) -> None:
     log_in(page, checks_server, people.instructor)
-    log_in(second_page, checks_server, people.trainee)
-    second_page.goto(f"{checks_server}{EXERCISE}")  # the trainee starts the exercise
-    expect(second_page.locator("[data-region=task-state]").first).to_have_text(
+    log_in(other_page, checks_server, people.trainee)
+    other_page.goto(f"{checks_server}{EXERCISE}")  # the trainee starts the exercise
+    expect(other_page.locator("[data-region=task-state]").first).to_have_text(
         "Not yet", timeout=15_000
     )
 

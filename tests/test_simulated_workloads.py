@@ -383,9 +383,10 @@ def test_it_runs_init_containers_first_and_follows_readiness_probes(
 def test_it_schedules_only_what_fits_the_nodes_capacity_which_may_be_set() -> None:
     big = {"metadata": {"name": "big"},
            "spec": {"containers": [container(resources={"requests": {"cpu": "10"}})]}}  # fmt: skip
-    with KubeStandIn(pace=0).start() as default, KubeStandIn(
-        pace=0, node_capacity={"cpu": "64", "memory": "256Gi"}
-    ).start() as bigger:
+    with (
+        KubeStandIn(pace=0).start() as default,
+        KubeStandIn(pace=0, node_capacity={"cpu": "64", "memory": "256Gi"}).start() as bigger,
+    ):
         small = client.CoreV1Api(default.api_client())
         large = client.CoreV1Api(bigger.api_client())
         small.create_namespaced_pod("default", big)
@@ -399,7 +400,9 @@ def test_it_schedules_only_what_fits_the_nodes_capacity_which_may_be_set() -> No
     assert "1 Insufficient cpu" in waiting.message
     assert placed.spec.node_name == "standin-node"
     assert (node.allocatable["cpu"], node.allocatable["memory"], node.allocatable["pods"]) == (
-        "64", "256Gi", "110"
+        "64",
+        "256Gi",
+        "110",
     )
 
 

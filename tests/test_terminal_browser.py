@@ -8,7 +8,6 @@ Terminals are the local shell backend running the real kubectl against the stand
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from courseware.models import Course, Exercise
 from labs.models import Lab
 from labs.terminal.local import confinement
-from tests.factories import ARTIFACTS, People, session_cookie, wait_for
+from tests.factories import ARTIFACTS, People, answers, free_port, session_cookie, wait_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,20 +29,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from courseware.models.course import (
     Slide,
     Task,
 )
+from courseware.models.help import HelpRequest
 from courseware.models.progress import TaskResult
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Day",
     "Enrolment",
     "Exercise",
+    "HelpRequest",
     "LabProfile",
     "Module",
     "PodSecurity",

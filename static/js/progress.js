@@ -1,8 +1,9 @@
 // Live check results. On an exercise page: each task's state and, for each check, what is
 // still missing; "Check now"; telling the server when a hint or a solution is first opened;
-// unlocking the next task of a gated exercise. On a cohort page: "passed / total" per
-// exercise. Results come from ws/labs/<lab>/progress/: all of them on (re)connect, then
-// each change. The page works without this script; it only keeps it current.
+// unlocking the next task of a gated exercise; "I need help" and what became of the raised
+// hand. On a cohort page: "passed / total" per exercise. Results and hands come from
+// ws/labs/<lab>/progress/: all of them on (re)connect, then each change. The page works
+// without this script; it only keeps it current.
 (function () {
   "use strict";
 
@@ -95,6 +96,29 @@
     });
   }
 
+  function renderHelp(help) {
+    const box = document.querySelector(
+      '[data-region=help][data-exercise="' + CSS.escape(help.exercise) + '"]'
+    );
+    if (!box) return;
+    const status = box.querySelector("[data-region=help-status]");
+    const form = box.querySelector("form[data-raise-hand]");
+    if (help.handled_at) {
+      box.dataset.state = "handled";
+      status.textContent =
+        "Your request was handled at " +
+        timeOf(help.handled_at) +
+        (help.handled_by ? " by " + help.handled_by : "") +
+        ".";
+      if (form) form.hidden = false;
+    } else {
+      box.dataset.state = "open";
+      status.textContent =
+        "Your hand is up (since " + timeOf(help.created_at) + "): an instructor comes to you.";
+      if (form) form.hidden = true;
+    }
+  }
+
   function take(result) {
     known.set(result.task, result);
     renderTask(result);
@@ -114,6 +138,12 @@
         message.results.forEach(take);
       } else if (message.type === "result") {
         take(message.result);
+      } else if (message.type === "hands") {
+        message.hands.forEach(renderHelp);
+        return;
+      } else if (message.type === "help") {
+        renderHelp(message.help);
+        return;
       }
       renderExercises();
     });
@@ -144,6 +174,33 @@
         })
         .catch(function () {
           status.textContent = "Could not reach Lotse; the checks still run by themselves.";
+        });
+    });
+  });
+
+  document.querySelectorAll("form[data-raise-hand]").forEach(function (form) {
+    const status = form.querySelector(".help-message");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      })
+        .then(function (response) {
+          return response.json().then(function (answer) {
+            const box = form.closest("[data-region=help]");
+            if (response.ok && box) {
+              box.dataset.state = "open";
+              box.querySelector("[data-region=help-status]").textContent = answer.message;
+              form.hidden = true;
+            } else {
+              status.textContent = answer.message;
+            }
+          });
+        })
+        .catch(function () {
+          status.textContent = "Could not reach Lotse: try again, or raise your actual hand.";
         });
     });
   });
