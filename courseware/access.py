@@ -85,6 +85,16 @@ def can_view_cohort(user: User, cohort: Cohort) -> bool:
     return cohorts_for(user).filter(pk=cohort.pk).exists()
 
 
+def can_reset_labs(user: User, cohort: Cohort) -> bool:
+    """Delete and provision anew a trainee's lab from the dashboard: the cohort's
+    instructors, and admins who may manage labs (as in the admin's lab actions)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_admin(user):
+        return user.has_perm("courseware.manage_labs")
+    return cohort.instructors.filter(pk=user.pk).exists()
+
+
 def can_manage_cohort(user: User, cohort: Cohort) -> bool:
     """Act on a cohort's trainees and labs: its instructors and admins."""
     return cohorts_managed_by(user).filter(pk=cohort.pk).exists()

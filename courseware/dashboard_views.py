@@ -12,6 +12,7 @@ form post gets the sentence as a message and is sent back to the dashboard.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from courseware import dashboard, dashboard_actions, hands, progress_export
-from courseware.access import cohort_manager_view
+from courseware.access import can_reset_labs, cohort_manager_view
 from courseware.dashboard_actions import Outcome
 from courseware.models import Cohort, Enrolment, HelpRequest
 
@@ -59,6 +60,7 @@ def page(request: HttpRequest, cohort: Cohort) -> HttpResponse:
         "only_stuck": only_stuck,
         "scope": "all" if grid.day is None else str(grid.day.number),
         "stuck_minutes": int(grid.stuck_after.total_seconds() // 60),
+        "can_reset_labs": can_reset_labs(request.user, cohort),
     }
     # Times as the classroom's clock shows them (the cohort's time zone).
     with timezone.override(cohort.tz):
@@ -105,6 +107,8 @@ def _back(request: HttpRequest, cohort: Cohort, url: str) -> str:
 @cohort_manager_view
 def reset_lab(request: HttpRequest, cohort: Cohort, enrolment: int) -> HttpResponse:
     """GET: what a reset deletes, and the button that confirms it; POST: reset."""
+    if not can_reset_labs(request.user, cohort):
+        raise PermissionDenied("Resetting a lab needs the permission to manage labs.")
     obj = _enrolment(cohort, enrolment)
     if request.method == "POST":
         return _answer(request, cohort, dashboard_actions.reset_lab(obj, request.user))

@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -20,7 +21,7 @@ from courseware import progress_export
 from courseware.models import Cohort, Enrolment, Exercise, HelpRequest, TaskResult
 from labs.models import Lab
 from simcluster import KubeStandIn
-from tests.factories import People, client_for, enrol
+from tests.factories import People, client_for, enrol, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -88,6 +89,24 @@ def test_it_resets_a_trainees_lab_when_confirmed(
     assert standin.get("v1", "ConfigMap", "work", trainee_lab.namespace) is None
     page = instructor.get(response["Location"])
     assert "Resetting the lab of Tina: it is deleted and provisioned anew." in page.text
+
+
+def test_it_lets_only_admins_who_may_manage_labs_reset_one(
+    people: People, cohort: Cohort, trainee_lab: Lab
+) -> None:
+    viewer = make_user("stan_staff", is_staff=True)
+    viewer.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_cohort", "view_enrolment", "view_lab"])
+    )
+    reset = url("dashboard_reset_lab", cohort, trainee_lab.enrolment_id)
+    dashboard = url("dashboard", cohort)
+
+    assert client_for(viewer).get(dashboard).status_code == 200  # sees the room ...
+    assert "Reset the lab" not in client_for(viewer).get(dashboard).text
+    assert client_for(viewer).get(reset).status_code == 403  # ... but resets nothing
+    assert client_for(viewer).post(reset).status_code == 403
+    assert "Reset the lab" in client_for(people.admin).get(dashboard).text
+    assert client_for(people.admin).get(reset).status_code == 200
 
 
 def test_it_says_why_it_cannot_reset_a_lab_without_a_cluster(
