@@ -70,6 +70,11 @@ def build(
         elif day is None:
             chosen = today
     tasks = _tasks(cohort)
+    if day is None and chosen is not None and all(
+        t.exercise.module.day_id != chosen.pk for t in tasks
+    ):
+        # A day of talks has nothing to show: the whole course rather than an empty grid.
+        chosen = None
     groups = _groups([t for t in tasks if chosen is None or t.exercise.module.day_id == chosen.pk])
     trainees = _trainees(cohort, tasks)
     keys = {column.key for group in groups for column in group.columns}

@@ -222,6 +222,22 @@ def test_it_shows_the_whole_course_when_the_cohort_does_not_run_today(
     assert [group.slug for group in grid.groups] == ["first-pod", "first-service"]
 
 
+def test_it_shows_the_whole_course_on_a_day_without_tasks_unless_that_day_is_asked_for(
+    people: People, cohort: Cohort
+) -> None:
+    backup = cohort.course.days.get(slug="backup")
+    Module.objects.filter(course=cohort.course).update(day=backup)  # Day I: talks only
+
+    grid = dashboard.build(cohort)
+    asked = dashboard.build(cohort, day=1)
+
+    assert grid.day is None
+    assert [group.slug for group in grid.groups] == ["first-pod", "first-service"]
+    assert asked.day is not None
+    assert asked.day.title == "Day I"
+    assert asked.groups == []
+
+
 # -- stuck ------------------------------------------------------------------------------------
 
 

@@ -104,9 +104,10 @@
         notes.className = "notes";
         slide.append(notes);
       }
+      // At the top: the class at a glance, above notes that may run long.
       const old = notes.querySelector(".lotse-class-stats");
       if (old) old.outerHTML = html;
-      else notes.insertAdjacentHTML("beforeend", html);
+      else notes.insertAdjacentHTML("afterbegin", html);
     }
     // The notes plugin sends the current slide's notes to the speaker view on reveal's
     // events; "resumed" is one that changes nothing else.
