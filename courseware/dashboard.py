@@ -70,8 +70,10 @@ def build(
         elif day is None:
             chosen = today
     tasks = _tasks(cohort)
-    if day is None and chosen is not None and all(
-        t.exercise.module.day_id != chosen.pk for t in tasks
+    if (
+        day is None
+        and chosen is not None
+        and all(t.exercise.module.day_id != chosen.pk for t in tasks)
     ):
         # A day of talks has nothing to show: the whole course rather than an empty grid.
         chosen = None
