@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -216,13 +217,12 @@ def redis_channel_layer(settings: Settings) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def checks_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
-    """Lotse under daphne on a free port, on the test database, with the check watcher in
-    the server process (CHECK_WATCHER_IN_PROCESS, the in-memory channel layer), as
-    ``./dev start`` runs it. Django's ``live_server`` speaks WSGI only, so daphne runs in a
-    subprocess against the test database (a transactional test: the rows are committed,
-    so the server sees them)."""
+@contextmanager
+def daphne(log_name: str, **environment: str) -> Iterator[str]:
+    """Lotse under daphne on a free port, on the test database, with ``environment`` added
+    to this process's; yields its URL. Django's ``live_server`` speaks WSGI only, so daphne
+    runs in a subprocess against the test database (the tests are transactional: their
+    rows are committed, so the server sees them). Its output is kept as an artifact."""
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         pytest.skip("a second process cannot see an in-memory SQLite test database")
@@ -233,10 +233,10 @@ def checks_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
         "DEBUG": "1",
         "DATABASE_URL": f"postgres://{credentials}@{database['HOST']}:{database['PORT']}/"
         f"{database['NAME']}",
-        "CHECK_WATCHER_IN_PROCESS": "1",
-        "CHECK_WATCHER_POLL_SECONDS": "1",
+        **environment,
     }
-    log = tmp_path / "daphne.log"
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = ARTIFACTS / log_name
     with log.open("w") as output:
         server = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -250,8 +250,29 @@ def checks_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(10)
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "checks-daphne.log").write_text(log.read_text())
+
+
+@pytest.fixture
+def checks_server(transactional_db: None) -> Iterator[str]:
+    """Lotse under daphne with the check watcher in the server process
+    (CHECK_WATCHER_IN_PROCESS, the in-memory channel layer), as ``./dev start`` runs it."""
+    with daphne(
+        "checks-daphne.log", CHECK_WATCHER_IN_PROCESS="1", CHECK_WATCHER_POLL_SECONDS="1"
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def terminal_server(transactional_db: None) -> Iterator[str]:
+    """Lotse under daphne whose terminals are local shells running the real kubectl against
+    the simulated cluster, confined where bubblewrap can confine them."""
+    with daphne(
+        "terminal-daphne.log",
+        LAB_TERMINAL_BACKEND="local",
+        LAB_TERMINAL_LOCAL_SHELL="1",
+        LAB_TERMINAL_LOCAL_UNCONFINED="0" if confinement() else "1",
+    ) as url:
+        yield url
 
 
 # -- browser tests: Debian's chromium, driven by Playwright -------------------------------

@@ -24,6 +24,7 @@ from django.test import Client
 from django.utils import timezone
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from playwright.sync_api import BrowserContext
 
 from courseware.models import Cohort, Course, Enrolment
 from courseware.models.cohort import INSTRUCTORS_GROUP
@@ -258,6 +259,13 @@ def session_cookie(user: User | None) -> str:
         return ""
     cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]
     return f"{cookie.key}={cookie.value}"
+
+
+def log_in_browser(context: BrowserContext, url: str, user: User) -> None:
+    """Give a browser context the session cookie of a logged-in ``user`` for the server at
+    ``url`` (the login page has tests of its own)."""
+    name, value = session_cookie(user).split("=", 1)
+    context.add_cookies([{"name": name, "value": value, "url": url}])
 
 
 class TerminalClient:

@@ -6,10 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from playwright.sync_api import (
-    BrowserContext,
     Page,
     expect,
 )
@@ -17,7 +15,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from courseware.content.sync import sync_course
 from courseware.models import Course, Exercise, Module
-from tests.factories import ARTIFACTS, client_for, make_cohort
+from tests.factories import ARTIFACTS, log_in_browser, make_cohort
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,15 +23,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def admin_page(page: Page, live_server: LiveServer, admin: User) -> Page:
     """A page logged in as the admin, who sees every course."""
-    log_in(page.context, live_server, admin)
+    log_in_browser(page.context, live_server.url, admin)
     return page
-
-
-def log_in(context: BrowserContext, live_server: LiveServer, user: User) -> None:
-    """Give the browser the session cookie of a logged-in user (the login page has tests
-    of its own)."""
-    cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 
 
 def test_it_walks_from_the_agenda_through_a_deck_to_an_exercise(
@@ -172,8 +163,12 @@ def test_it_lets_a_long_code_line_be_read_to_its_end(
 
 
 def test_it_fits_a_phone_screen(
-    admin_page: Page, live_server: LiveServer, admin: User, real_course: Course
+    page: Page, checks_server: str, admin: User, real_course: Course
 ) -> None:
+    # Served by daphne, as ./dev start serves it: the deck of an instructor opens the
+    # websocket of present mode, which Django's WSGI live server would answer with 404.
+    log_in_browser(page.context, checks_server, admin)
+    admin_page = page
     admin_page.set_viewport_size({"width": 390, "height": 844})
     cohort = make_cohort(real_course, "phone-class", days_from_now=-1)
     cohort.instructors.add(admin)  # so that pages lead back to it
@@ -187,7 +182,7 @@ def test_it_fits_a_phone_screen(
     }
 
     for name, url in pages.items():
-        admin_page.goto(f"{live_server.url}{url}")
+        admin_page.goto(f"{checks_server}{url}")
         width = admin_page.evaluate("document.documentElement.scrollWidth")
         admin_page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"))
         assert width <= 390, f"{name} is {width} px wide"
@@ -200,14 +195,15 @@ def test_it_fits_a_phone_screen(
             expect(control).to_be_in_viewport(ratio=1)
 
     # A deck's own bar, fixed at the top, wraps within the screen too.
-    admin_page.goto(f"{live_server.url}{exercise.module.get_absolute_url()}")
+    admin_page.goto(f"{checks_server}{exercise.module.get_absolute_url()}")
     admin_page.wait_for_function("window.Reveal && Reveal.isReady()")
     admin_page.screenshot(path=str(ARTIFACTS / "phone-deck.png"))
     bar = admin_page.locator(".deck-bar")
     assert bar.evaluate("(el) => el.scrollWidth <= el.clientWidth && el.clientWidth <= 390")
     for link in ("← Agenda", "Back to Phone Class", "Print / PDF"):
         expect(bar.get_by_role("link", name=link)).to_be_in_viewport(ratio=1)
+    expect(bar.get_by_role("button", name="Present to Phone Class")).to_be_in_viewport(ratio=1)
 
-    admin_page.goto(f"{live_server.url}/")
+    admin_page.goto(f"{checks_server}/")
     admin_page.locator(".site-header").get_by_role("button", name="Log out").click()
     expect(admin_page.locator("h1")).to_have_text("Log in")

@@ -7,11 +7,10 @@ without a click."""
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import Page, expect
 
 from labs.models import Lab
-from tests.factories import ARTIFACTS, People, client_for, create_pod_as_trainee
+from tests.factories import ARTIFACTS, People, create_pod_as_trainee, log_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,8 +20,7 @@ EXERCISE = "/courses/fixture-course/exercises/first-pod/"
 def test_it_turns_a_task_green_when_the_trainee_creates_the_pod(
     checks_server: str, page: Page, people: People, trainee_lab: Lab
 ) -> None:
-    cookie = client_for(people.trainee).cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": checks_server}])
+    log_in_browser(page.context, checks_server, people.trainee)
 
     page.goto(f"{checks_server}{EXERCISE}")
     create = page.locator('li.task[data-task="first-pod/create-pod"]')

@@ -9,21 +9,15 @@ instructor's answer reaches the trainee's page."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from courseware.models import Cohort
 from labs.models import Lab
-from tests.factories import ARTIFACTS, People, create_pod_as_trainee, session_cookie
+from tests.factories import ARTIFACTS, People, create_pod_as_trainee, log_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 EXERCISE = "/courses/fixture-course/exercises/first-pod/"
-
-
-def log_in(page: Page, server: str, user: User) -> None:
-    name, value = session_cookie(user).split("=", 1)
-    page.context.add_cookies([{"name": name, "value": value, "url": server}])
 
 
 def test_it_shows_the_room_live_to_the_instructor(
@@ -35,8 +29,8 @@ def test_it_shows_the_room_live_to_the_instructor(
     trainee_lab: Lab,
 ) -> None:
     trainee, instructor = page, other_page
-    log_in(trainee, checks_server, people.trainee)
-    log_in(instructor, checks_server, people.instructor)
+    log_in_browser(trainee.context, checks_server, people.trainee)
+    log_in_browser(instructor.context, checks_server, people.instructor)
 
     trainee.goto(f"{checks_server}{EXERCISE}")  # opens the exercise: its tasks are judged
     expect(

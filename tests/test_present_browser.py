@@ -6,21 +6,15 @@ simulated cluster."""
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import Page, expect
 
 from labs.models import Lab
-from tests.factories import ARTIFACTS, People, client_for, create_pod_as_trainee
+from tests.factories import ARTIFACTS, People, create_pod_as_trainee, log_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DECK = "/courses/fixture-course/modules/pods/slides/"
 EXERCISE = "/courses/fixture-course/exercises/first-pod/"
-
-
-def log_in(page: Page, server: str, user: object) -> None:
-    cookie = client_for(user).cookies[settings.SESSION_COOKIE_NAME]  # type: ignore[arg-type]
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": server}])
 
 
 def slide_of(page: Page) -> int:
@@ -35,8 +29,8 @@ def test_it_lets_a_trainee_follow_the_instructors_slides_or_browse_freely(
     checks_server: str, page: Page, other_page: Page, people: People
 ) -> None:
     instructor, trainee = page, other_page
-    log_in(instructor, checks_server, people.instructor)
-    log_in(trainee, checks_server, people.trainee)
+    log_in_browser(instructor.context, checks_server, people.instructor)
+    log_in_browser(trainee.context, checks_server, people.trainee)
 
     instructor.goto(f"{checks_server}{DECK}")
     instructor.wait_for_function("window.Reveal && Reveal.isReady()")
@@ -70,8 +64,8 @@ def test_it_lets_a_trainee_follow_the_instructors_slides_or_browse_freely(
 def test_it_shows_the_class_live_in_the_speaker_view(
     checks_server: str, page: Page, other_page: Page, people: People, trainee_lab: Lab
 ) -> None:
-    log_in(page, checks_server, people.instructor)
-    log_in(other_page, checks_server, people.trainee)
+    log_in_browser(page.context, checks_server, people.instructor)
+    log_in_browser(other_page.context, checks_server, people.trainee)
     other_page.goto(f"{checks_server}{EXERCISE}")  # the trainee starts the exercise
     expect(other_page.locator("[data-region=task-state]").first).to_have_text(
         "Not yet", timeout=15_000
