@@ -163,7 +163,10 @@ def test_it_lets_a_long_code_line_be_read_to_its_end(
 
 
 def test_it_fits_a_phone_screen(
-    page: Page, checks_server: str, admin: User, real_course: Course
+    checks_server: str,  # first: the server outlives the page
+    page: Page,
+    admin: User,
+    real_course: Course,
 ) -> None:
     # Served by daphne, as ./dev start serves it: the deck of an instructor opens the
     # websocket of present mode, which Django's WSGI live server would answer with 404.
