@@ -245,7 +245,7 @@ def snapshot(grid: Grid) -> dict[str, Any]:
 
 def terminals(cohort: Cohort) -> dict[str, Any]:
     """The terminals' activity of the cohort's trainees (one query, one cache read): what
-    the page asks for every 30 s, since activity is kept in the cache, not published."""
+    the page asks for every 30 s: typing is kept in the cache, not published."""
     labs = dict(
         Lab.objects.filter(enrolment__cohort=cohort, enrolment__state__in=_LIVE).values_list(
             "pk", "enrolment_id"

@@ -9,7 +9,8 @@ first change, and a page that reconnects is brought back to the truth.
 
 From the server: ``snapshot``; ``result`` (a result changed, or a hint or solution was
 opened); ``lab`` (a lab's state or provisioning progress); ``help`` (a hand went up or was
-handled); ``terminals`` (the answer to the page's question below).
+handled); ``terminals`` (the answer to the page's question below, and one trainee's as
+their terminal connects or goes away).
 
 From the page: ``{"type": "terminals"}``, every 30 s: the terminals' activity lives in the
 cache (written beside the keystrokes, never published), so the page asks for it;
@@ -81,6 +82,12 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def help_request(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "help", "help": event["help"]})
+
+    async def terminal_state(self, event: dict[str, Any]) -> None:
+        """One trainee's terminals, in the shape of the answer to the page's question."""
+        await self.send_json(
+            {"type": "terminals", "now": event["now"], "terminals": event["terminals"]}
+        )
 
 
 def _admitted(user: Any, cohort_id: int) -> Cohort | None:

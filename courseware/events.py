@@ -11,6 +11,7 @@ What goes where (the message types; a consumer handles ``a.b`` in its method ``a
 - ``task.result``: a result changed, or a hint or solution was first opened; lab and cohort.
 - ``lab.state``: a lab's provisioning state or progress changed; cohort only.
 - ``help.request``: a hand went up or was marked handled; cohort, and the trainee's lab.
+- ``terminal.state``: a trainee's terminal connected or went away; cohort only.
 - ``present.position``: where a presenting instructor is in the slides; present.
 
 The in-memory channel layer of development works only on the event loop that serves the
@@ -26,10 +27,13 @@ import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.utils import timezone
 
 from courseware.models import HelpRequest, TaskResult
 from labs.models import Lab
+from labs.terminal.activity import activity
 
 __all__ = [
     "cohort_group",
@@ -42,6 +46,7 @@ __all__ = [
     "publish_lab",
     "publish_position",
     "publish_result",
+    "publish_terminal",
     "serve_on",
 ]
 
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 MESSAGE_TYPE = "task.result"  # consumers handle it in task_result()
 LAB_MESSAGE_TYPE = "lab.state"  # in lab_state()
 HELP_MESSAGE_TYPE = "help.request"  # in help_request()
+TERMINAL_MESSAGE_TYPE = "terminal.state"  # in terminal_state()
 POSITION_TYPE = "present.position"  # in present_position()
 _PUBLISH_TIMEOUT = 5.0
 
@@ -166,6 +172,35 @@ def _publish(groups: list[str], message: dict[str, Any], what: str) -> None:
         _send(groups, message)
     except Exception:
         log.exception("could not publish %s", what)
+
+
+async def publish_terminal(lab_id: int) -> None:
+    """Send whether the lab's trainee has a terminal connected now (all their terminals
+    together) and when they last typed, to the cohort's dashboards."""
+    try:
+        found = await database_sync_to_async(_terminal_message)(lab_id)
+        layer = get_channel_layer()
+        if found is not None and layer is not None:
+            await layer.group_send(cohort_group(found[0]), found[1])
+    except Exception:
+        log.exception("could not publish the terminal state of lab %s", lab_id)
+
+
+def _terminal_message(lab_id: int) -> tuple[int, dict[str, Any]] | None:
+    row = Lab.objects.filter(pk=lab_id).values_list("enrolment_id", "enrolment__cohort_id").first()
+    if row is None:
+        return None
+    seen = activity([lab_id]).get(lab_id)
+    terminal = {
+        "connected": seen is not None and seen.connected,
+        "last_input": _time(seen.last_input) if seen is not None else None,
+    }
+    message = {
+        "type": TERMINAL_MESSAGE_TYPE,
+        "now": _time(timezone.now()),
+        "terminals": {str(row[0]): terminal},
+    }
+    return row[1], message
 
 
 async def publish_position(cohort_id: int, position: dict[str, Any] | None) -> None:

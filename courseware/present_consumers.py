@@ -142,6 +142,9 @@ class PresentConsumer(AsyncWebsocketConsumer):
     async def help_request(self, event: dict[str, Any]) -> None:
         """As ``lab_state``."""
 
+    async def terminal_state(self, event: dict[str, Any]) -> None:
+        """As ``lab_state``."""
+
     async def _due(self) -> None:
         self.stats_due = None
         await self._send_stats()

@@ -1,9 +1,11 @@
 """Courseware's receivers of other apps' signals.
 
-A lab's state reaches the instructors' dashboards from here: ``labs`` records provisioning
-step by step on the lab's row and knows nothing of cohorts or dashboards (it may not import
-``courseware``), so courseware listens to the row being saved and publishes through
-``courseware.events``, once the save has committed (a rolled-back state was never true).
+A lab's state, and whether its trainee's terminal is connected, reach the instructors'
+dashboards from here: ``labs`` records provisioning step by step on the lab's row, and
+terminal connections in the cache, and knows nothing of cohorts or dashboards (it may not
+import ``courseware``). So courseware listens to the row being saved and publishes through
+``courseware.events`` once the save has committed (a rolled-back state was never true),
+and to ``labs.terminal.activity.connection_changed``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.dispatch import receiver
 from courseware import events
 from courseware.models import Enrolment
 from labs.models import Lab
+from labs.terminal import activity
 
 
 @receiver(post_save, sender=Lab, dispatch_uid="courseware.publish_lab_state")
@@ -33,3 +36,8 @@ def publish_lab_state(sender: type[Lab], instance: Lab, **kwargs: Any) -> None:
     if cohort_id is None:
         return
     transaction.on_commit(lambda: events.publish_lab(instance, cohort_id), robust=True)
+
+
+@receiver(activity.connection_changed, dispatch_uid="courseware.publish_terminal_state")
+async def publish_terminal_state(sender: object, lab_id: int, **kwargs: Any) -> None:
+    await events.publish_terminal(lab_id)

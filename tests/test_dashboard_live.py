@@ -18,8 +18,16 @@ from courseware import progress
 from courseware.models import Cohort, Enrolment, TaskResult
 from labs.models import Lab
 from labs.terminal import activity
+from labs.terminal.sessions import registry
 from simcluster import KubeStandIn
-from tests.factories import People, client_for, dashboard_socket, progress_socket
+from tests.factories import (
+    People,
+    TerminalClient,
+    client_for,
+    dashboard_socket,
+    progress_socket,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -172,6 +180,35 @@ def test_it_answers_the_pages_question_for_terminal_activity(
     assert terminal["connected"] is True
     assert terminal["last_input"].startswith(time.strftime("%Y-%m-%d", time.gmtime(typed_at)))
     assert answers["snapshot"]["trainees"][0]["terminal"]["connected"] is True
+
+
+@pytest.mark.usefixtures("local_shell")
+def test_it_shows_a_terminal_connect_and_go_away_at_once(
+    people: People, cohort: Cohort, trainee_lab: Lab
+) -> None:
+    socket = dashboard_socket(people.instructor, cohort.pk)
+    terminal = TerminalClient(session_cookie(people.trainee), trainee_lab.pk)
+    key = str(trainee_lab.enrolment_id)
+
+    async def scenario() -> list[dict]:
+        try:
+            connected, _ = await socket.connect(timeout=10)
+            assert connected
+            await next_of(socket, "snapshot")
+            assert await terminal.connect()
+            assert (await terminal.hello())["type"] == "attached"
+            opened = await next_of(socket, "terminals")  # nobody asked: it was published
+            await terminal.disconnect()
+            closed = await next_of(socket, "terminals")
+            await socket.disconnect()
+            return [opened["terminals"][key], closed["terminals"][key]]
+        finally:
+            await registry.close_all()
+
+    opened, closed = run(scenario)
+
+    assert opened["connected"] is True
+    assert closed["connected"] is False
 
 
 def test_it_carries_a_raised_hand_to_the_dashboard_and_its_answer_to_the_trainee(

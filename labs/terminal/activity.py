@@ -14,11 +14,18 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.dispatch import Signal
 
 # Terminal numbers run from 1 to this (labs.terminal.sessions imports it from here).
 TERMINALS_PER_LAB = 9
 HEARTBEAT = 60  # seconds between renewals of a connected terminal's entry
 _KEEP = 7 * 24 * 3600  # seconds an entry is kept after its last write
+
+
+# Sent (with ``lab_id``) when a terminal of a lab connects or goes away, not as its trainee
+# types: whoever shows who is connected (the instructor's dashboard) listens, and reads the
+# lab's merged state with `activity`.
+connection_changed = Signal()
 
 
 def _key(lab_id: int, number: int) -> str:
@@ -31,14 +38,24 @@ class Activity:
     connected: bool
 
 
-async def record(lab_id: int, number: int, *, last_input: float | None, connected: bool) -> None:
-    """Store one terminal's state; ``last_input`` is a Unix time."""
+async def record(
+    lab_id: int,
+    number: int,
+    *,
+    last_input: float | None,
+    connected: bool,
+    announce: bool = False,
+) -> None:
+    """Store one terminal's state; ``last_input`` is a Unix time. With ``announce`` (a
+    connection came or went) `connection_changed` is sent once it is stored."""
     value = {
         "last_input": last_input,
         # Connected until this time unless renewed: a process that died stops renewing.
         "connected_until": time.time() + 2 * HEARTBEAT if connected else 0.0,
     }
     await cache.aset(_key(lab_id, number), value, timeout=_KEEP)
+    if announce:
+        await connection_changed.asend(sender=None, lab_id=lab_id)
 
 
 def activity(lab_ids: list[int]) -> dict[int, Activity]:

@@ -227,7 +227,9 @@ class Session:
                 )
                 await viewer.end(code, reason)
         self.writer, self.watchers = None, []
-        await activity.record(*self.key, last_input=self.last_input_wall, connected=False)
+        await activity.record(
+            *self.key, last_input=self.last_input_wall, connected=False, announce=True
+        )
 
     async def close(self, code: int, reason: str) -> None:
         """End the shell; viewers are told ``reason`` and closed with ``code``."""
@@ -287,7 +289,7 @@ class Session:
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
-        self._record_activity(connected=True)
+        self._record_activity(connected=True, announce=True)
         if previous is not None and previous is not viewer:
             self._spawn(self._take_over(previous))
 
@@ -301,7 +303,7 @@ class Session:
         if viewer is self.writer:
             self.writer = None
             if not self.ended:
-                self._record_activity(connected=False)
+                self._record_activity(connected=False, announce=True)
                 self._grace = self.loop.call_later(self.limits.grace, self._grace_over)
         elif viewer in self.watchers:
             self.watchers.remove(viewer)
@@ -380,9 +382,11 @@ class Session:
             self._record_activity(connected=True)
         self._schedule()
 
-    def _record_activity(self, *, connected: bool) -> None:
+    def _record_activity(self, *, connected: bool, announce: bool = False) -> None:
         self._activity_at = time.monotonic()
-        record = activity.record(*self.key, last_input=self.last_input_wall, connected=connected)
+        record = activity.record(
+            *self.key, last_input=self.last_input_wall, connected=connected, announce=announce
+        )
         self._spawn(record)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

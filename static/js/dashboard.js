@@ -1,8 +1,8 @@
 // The instructor's class dashboard, kept live. The server renders the grid; this module
 // connects to ws/cohorts/<id>/dashboard/, takes the snapshot it sends first (and again after
 // every reconnect, so the grid returns to the truth), then each change: results ("result"),
-// labs ("lab"), raised hands ("help"), and the terminals' activity it asks for every 30 s
-// ("terminals"). It updates cells and rows in place, judges "stuck" again as time passes
+// labs ("lab"), raised hands ("help"), terminals as they connect or go away, and the
+// terminals' activity it asks for every 30 s ("terminals"). It updates cells and rows in place, judges "stuck" again as time passes
 // with the times it has, sorts and filters rows, opens the details panel of a cell or a
 // trainee, and posts the actions without leaving the page. Plain DOM, no framework.
 
