@@ -59,6 +59,7 @@ POSITION_TYPE = "present.position"  # in present_position()
 _PUBLISH_TIMEOUT = 5.0
 
 _loop: asyncio.AbstractEventLoop | None = None
+_sending: set[asyncio.Task[None]] = set()  # sends scheduled on a running loop, kept alive
 
 
 def lab_group(lab_id: int) -> str:
@@ -221,13 +222,25 @@ def _send(groups: list[str], message: dict[str, Any]) -> None:
         for group in groups:
             await layer.group_send(group, message)
 
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
     loop = _loop
-    if loop is not None and loop.is_running():
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not loop:
-            asyncio.run_coroutine_threadsafe(send(), loop).result(_PUBLISH_TIMEOUT)
-            return
+    if loop is not None and loop.is_running() and running is not loop:
+        asyncio.run_coroutine_threadsafe(send(), loop).result(_PUBLISH_TIMEOUT)
+        return
+    if running is not None:
+        # Synchronous code on the thread of a running loop, which async_to_sync refuses:
+        # the loop sends as soon as this code gives it back control.
+        task = running.create_task(send())
+        _sending.add(task)
+        task.add_done_callback(_sent)
+        return
     async_to_sync(send)()
+
+
+def _sent(task: asyncio.Task[None]) -> None:
+    _sending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("could not publish", exc_info=task.exception())
