@@ -16,4 +16,4 @@ RUN DEBUG=0 SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost SITE_URL=http:
     python manage.py collectstatic --no-input -v 0
 USER 10001
 EXPOSE 8000
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "courseware.asgi:application"]
+CMD ["uvicorn", "courseware.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets", "--lifespan", "off"]

@@ -2,7 +2,7 @@
 
     DEBUG=1 .venv/bin/python bench/terminal.py [--sessions 1,100] [--keys 200] [--bulk-mb 20]
 
-Lotse runs as in production — daphne, the ASGI application, the Channels consumer, the
+Lotse runs as in production — uvicorn, the ASGI application, the Channels consumer, the
 session registry — with the local shell backend (bash in a PTY, confined by bubblewrap
 where it works) and the real kubectl against the Kubernetes API stand-in. The baseline,
 started in the same run, is the least a browser terminal can be: an aiohttp server that
@@ -342,8 +342,9 @@ def main() -> None:
 
     lotse_port, baseline_port = free_port(), free_port()
     lotse = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(lotse_port),
-         "courseware.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "uvicorn", "courseware.asgi:application", "--host", "127.0.0.1",
+         "--port", str(lotse_port), "--ws", "websockets", "--lifespan", "off",
+         "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     baseline = subprocess.Popen(
@@ -353,7 +354,7 @@ def main() -> None:
     try:
         wait_for_port(lotse_port, lotse)
         wait_for_port(baseline_port, baseline)
-        print(f"Lotse: daphne, {describe()}; baseline: aiohttp + PTY, plain bash", flush=True)
+        print(f"Lotse: uvicorn, {describe()}; baseline: aiohttp + PTY, plain bash", flush=True)
 
         ratios: list[tuple[float, float, float]] = []
         bulk_bytes = int(args.bulk_mb * 1e6)

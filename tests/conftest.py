@@ -212,17 +212,18 @@ def redis_channel_layer(settings: Settings) -> None:
     }
 
 
-# -- Lotse served by daphne, for the browser tests -----------------------------------------
+# -- Lotse served by its production ASGI server, for the browser tests ---------------------
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def daphne(log_name: str, **environment: str) -> Iterator[str]:
-    """Lotse under daphne on a free port, on the test database, with ``environment`` added
-    to this process's; yields its URL. Django's ``live_server`` speaks WSGI only, so daphne
-    runs in a subprocess against the test database (the tests are transactional: their
-    rows are committed, so the server sees them). Its output is kept as an artifact."""
+def served(log_name: str, **environment: str) -> Iterator[str]:
+    """Lotse under uvicorn (the server of the image) on a free port, on the test database,
+    with ``environment`` added to this process's; yields its URL. Django's ``live_server``
+    speaks WSGI only, so the server runs in a subprocess against the test database (the
+    tests are transactional: their rows are committed, so the server sees them). Its
+    output is kept as an artifact."""
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         pytest.skip("a second process cannot see an in-memory SQLite test database")
@@ -239,12 +240,12 @@ def daphne(log_name: str, **environment: str) -> Iterator[str]:
     log = ARTIFACTS / log_name
     with log.open("w") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "courseware.asgi:application"],
+            [sys.executable, "-m", "uvicorn", "courseware.asgi:application", "--host",
+             "127.0.0.1", "--port", str(port), "--ws", "websockets", "--lifespan", "off"],
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        wait_for(lambda: answers(port) or server.poll() is not None, "daphne", timeout=30)
+        wait_for(lambda: answers(port) or server.poll() is not None, "uvicorn", timeout=30)
         assert server.poll() is None, log.read_text()
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -254,20 +255,20 @@ def daphne(log_name: str, **environment: str) -> Iterator[str]:
 
 @pytest.fixture
 def checks_server(transactional_db: None) -> Iterator[str]:
-    """Lotse under daphne with the check watcher in the server process
+    """Lotse served with the check watcher in the server process
     (CHECK_WATCHER_IN_PROCESS, the in-memory channel layer), as ``./dev start`` runs it."""
-    with daphne(
-        "checks-daphne.log", CHECK_WATCHER_IN_PROCESS="1", CHECK_WATCHER_POLL_SECONDS="1"
+    with served(
+        "checks-server.log", CHECK_WATCHER_IN_PROCESS="1", CHECK_WATCHER_POLL_SECONDS="1"
     ) as url:
         yield url
 
 
 @pytest.fixture
 def terminal_server(transactional_db: None) -> Iterator[str]:
-    """Lotse under daphne whose terminals are local shells running the real kubectl against
+    """Lotse served with terminals that are local shells running the real kubectl against
     the simulated cluster, confined where bubblewrap can confine them."""
-    with daphne(
-        "terminal-daphne.log",
+    with served(
+        "terminal-server.log",
         LAB_TERMINAL_BACKEND="local",
         LAB_TERMINAL_LOCAL_SHELL="1",
         LAB_TERMINAL_LOCAL_UNCONFINED="0" if confinement() else "1",

@@ -168,7 +168,7 @@ def test_it_fits_a_phone_screen(
     admin: User,
     real_course: Course,
 ) -> None:
-    # Served by daphne, as ./dev start serves it: the deck of an instructor opens the
+    # Served by the ASGI server: the deck of an instructor opens the
     # websocket of present mode, which Django's WSGI live server would answer with 404.
     log_in_browser(page.context, checks_server, admin)
     admin_page = page

@@ -1,5 +1,5 @@
 """Live checks in a real browser: Debian's chromium (Playwright) against Lotse served by
-daphne, with the check watcher inside the server process as in development (the
+uvicorn, with the check watcher inside the server process as in development (the
 ``checks_server`` fixture). The trainee opens an exercise, creates the pod through the API
 with their own credentials (as kubectl in their terminal would), and the task turns green
 without a click."""

@@ -1,5 +1,5 @@
 """The class dashboard in a real browser, with two people: Debian's chromium (Playwright)
-against Lotse under daphne with the check watcher in the server process (the
+against Lotse under uvicorn with the check watcher in the server process (the
 ``checks_server`` fixture), a trainee in one browser context and their instructor in
 another. The trainee completes a task on the simulated cluster (with their own
 credentials, as kubectl in their terminal would) and the instructor's cell turns green

@@ -1,5 +1,5 @@
 """The terminal in a real browser: Debian's chromium (Playwright) against Lotse served by
-daphne, the ASGI server of production, with websockets.
+uvicorn, the ASGI server of production, with websockets.
 
 The server is conftest's ``terminal_server``: terminals are the local shell backend running
 the real kubectl against the stand-in."""
