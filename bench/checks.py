@@ -19,33 +19,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from measure import free_port, percentile, throwaway_django
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 TASK = "first-pod/create-pod"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def start_simulated_cluster(workdir: Path) -> tuple[subprocess.Popen, Path]:
@@ -190,19 +177,7 @@ def main() -> None:
     parser.add_argument("--redis", default="", help="put the channel layer on this Redis")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="lotse-bench-"))
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.pop("DATABASE_URL_FILE", None)
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/bench.sqlite3"
-    os.environ.pop("REDIS_URL", None)
-    if args.redis:
-        os.environ["REDIS_URL"] = args.redis
-    os.environ["CHECK_WATCHER_IN_PROCESS"] = "0"  # the benchmark starts the watcher itself
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseware.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    workdir = throwaway_django(args.redis)
     server, kubeconfig = start_simulated_cluster(workdir)
     try:
         labs = prepare(args.labs, kubeconfig)

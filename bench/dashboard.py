@@ -26,24 +26,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from measure import percentile, throwaway_django
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CHECK = [
     {"kind": "Pod", "apiVersion": "v1", "name": "my-pod", "expect": {"status.phase": "Running"}}
 ]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def make_cohort(name: str, trainees: int, tasks: int, instructor: Any) -> Any:
@@ -239,19 +234,7 @@ def main() -> None:
     parser.add_argument("--redis", default="", help="put the channel layer on this Redis")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="lotse-bench-"))
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.pop("DATABASE_URL_FILE", None)
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/bench.sqlite3"
-    os.environ.pop("REDIS_URL", None)
-    if args.redis:
-        os.environ["REDIS_URL"] = args.redis
-    os.environ["CHECK_WATCHER_IN_PROCESS"] = "0"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseware.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    throwaway_django(args.redis)
     from django.conf import settings
     from django.core.management import call_command
     from django.test import Client

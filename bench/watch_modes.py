@@ -30,20 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from measure import free_port, percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 KINDS = [("v1", "Pod"), ("apps/v1", "ReplicaSet"), ("apps/v1", "Deployment"),
          ("v1", "Service"), ("v1", "Endpoints")]  # fmt: skip
 OTHER_TENANTS = 20
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tcp_connections(port: int) -> int:
@@ -74,11 +68,6 @@ def watch_cpu() -> float:
     main thread makes the changes, whose cost must not count)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime - time.thread_time()
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def populate(core: Any, apps: Any, labs: list[str], others: list[str]) -> None:
