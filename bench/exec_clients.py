@@ -94,11 +94,16 @@ async def open_threaded(kube: object, namespace: str) -> Session:
     stopping = threading.Event()
 
     def reader() -> None:  # the thread each session holds while it is open
-        from websocket import WebSocketConnectionClosedException
+        from websocket import WebSocketConnectionClosedException, WebSocketProtocolException
 
-        # Closing from another thread races the poll in update(): whatever it raises then.
+        # Closing from another thread races the poll in update(): whatever it raises then
+        # (a half-read frame reads as a protocol error).
         with contextlib.suppress(
-            WebSocketConnectionClosedException, OSError, ValueError, TypeError
+            WebSocketConnectionClosedException,
+            WebSocketProtocolException,
+            OSError,
+            ValueError,
+            TypeError,
         ):
             while not stopping.is_set() and ws.is_open():  # type: ignore[attr-defined]
                 ws.update(timeout=1)  # type: ignore[attr-defined]
@@ -171,18 +176,19 @@ def main() -> None:
     import yaml
 
     from labs.kube import Kube
-    from labs.models import Cluster
+    from labs.models import DEFAULT_TOOLBOX_IMAGE, Cluster
     from simcluster import KubeStandIn
 
     namespace = "bench"
-    with KubeStandIn(auto_ready_after=0).start() as standin:
+    with KubeStandIn(pace=0).start() as standin:
         standin.log_requests = False
         standin.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        # The lab's toolbox, as provisioning makes it: the simulated kubelet runs it, and
+        # exec answers from the image's simulated shell.
         standin.put({"apiVersion": "v1", "kind": "Pod",
                      "metadata": {"name": "toolbox", "namespace": namespace},
-                     "spec": {"nodeName": "node-1", "containers": [{"name": "toolbox",
-                                                                     "image": "x"}]},
-                     "status": {"phase": "Running"}})  # fmt: skip
+                     "spec": {"containers": [{"name": "toolbox", "image": DEFAULT_TOOLBOX_IMAGE,
+                                              "command": ["sleep", "infinity"]}]}})  # fmt: skip
         cluster = Cluster(name="bench")  # not saved: Kube only reads its kubeconfig
         cluster.set_kubeconfig(yaml.safe_dump(standin.kubeconfig()))
         kube = Kube.for_cluster(cluster)
