@@ -8,7 +8,7 @@ forgotten, so a class that ended does not greet tomorrow's with yesterday's slid
 from browsers are validated here (`read_frame`) before anything is stored or sent.
 
 **The class stats** are per task of the module's exercises: how many of the cohort's
-trainees passed it (ever: ``passed_at``) and how many are stuck on it (`is_stuck`). Three
+trainees passed it (ever: ``passed_at``) and how many are stuck on it (`is_stuck`). Four
 queries and one cache read, whatever the size of the class.
 """
 

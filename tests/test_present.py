@@ -232,6 +232,22 @@ def test_it_counts_a_trainee_stuck_when_neither_the_task_nor_the_terminal_moved(
     assert presenting.is_stuck(long_ago, long_ago, now, 5)
 
 
+def test_it_counts_the_class_in_the_same_queries_however_large_it_is(
+    people: People, cohort: Cohort, django_assert_num_queries: Any
+) -> None:
+    assert client_for(people.trainee).get(EXERCISE).status_code == 200
+    with django_assert_num_queries(4):
+        presenting.module_stats(cohort, "pods")
+    for enrolment in enrol(cohort, *(f"t{n}_trainee" for n in range(12))):
+        client_for(enrolment.trainee).get(EXERCISE)
+    TaskResult.objects.update(state="failing")
+
+    with django_assert_num_queries(4):
+        stats = presenting.module_stats(cohort, "pods")
+
+    assert stats[0].trainees == 13
+
+
 def test_it_offers_leading_to_instructors_and_following_to_trainees_on_the_deck(
     people: People, cohort: Cohort
 ) -> None:
